@@ -1,0 +1,31 @@
+# Two commands set everything up on a fresh machine with Python 3.11+ and pip:
+#   make demo   - creates .venv if missing, installs jopt, runs the main job
+#   make test   - creates .venv if missing, installs jopt with test extras, runs the whole suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+WORKERS ?= 2
+
+.PHONY: demo test bench venv clean
+
+$(VENV)/.installed-base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[experiments]"
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-base pyproject.toml
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed-base
+	$(PY) -m experiments.demo
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup tests
+
+bench: $(VENV)/.installed-base
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info

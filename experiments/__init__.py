@@ -1,0 +1,1 @@
+"""jopt experiments: absl-flag entry points, configs and the shared training loop."""

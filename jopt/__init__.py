@@ -1,0 +1,50 @@
+"""jopt: functional optimization for JAX, a drop-in for optax's optimizers, schedules and regularizers.
+
+Every name here is re-exported from a private module under `jopt._src`; import
+from `jopt` only.
+"""
+
+# --- protocol (optax's base types, so jopt transforms are optax transforms) ---
+from jopt._src.base import EmptyState
+from jopt._src.base import GradientTransformation
+from jopt._src.base import GradientTransformationExtraArgs
+from jopt._src.base import OptState
+from jopt._src.base import Params
+from jopt._src.base import ScalarOrSchedule
+from jopt._src.base import Schedule
+from jopt._src.base import Updates
+from jopt._src.base import init_empty_state
+
+# --- composition and application ---
+from jopt._src.combine import chain
+from jopt._src.combine import named_chain
+from jopt._src.masking import MaskedNode
+from jopt._src.masking import MaskedState
+from jopt._src.masking import masked
+from jopt._src.update import apply_updates
+
+# --- building blocks ---
+from jopt._src.adam import ScaleByAdamState
+from jopt._src.adam import scale_by_adam
+from jopt._src.momentum import TraceState
+from jopt._src.momentum import trace
+from jopt._src.regularization import AddDecayedWeightsState
+from jopt._src.regularization import add_decayed_weights
+from jopt._src.scaling import ScaleByScheduleState
+from jopt._src.scaling import identity
+from jopt._src.scaling import scale
+from jopt._src.scaling import scale_by_learning_rate
+from jopt._src.scaling import scale_by_schedule
+
+# --- optimizers ---
+from jopt._src.optimizers.adam import adam
+from jopt._src.optimizers.adam import adamw
+from jopt._src.optimizers.sgd import sgd
+
+__version__ = "0.1.0"
+
+# Every public name imported above; submodules (e.g. `jopt.torch`) are not names.
+__all__ = sorted(
+    _name for _name, _obj in dict(globals()).items()
+    if not _name.startswith("_") and not isinstance(_obj, type(__import__("sys")))
+)

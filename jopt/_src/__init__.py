@@ -1,0 +1,1 @@
+"""Private implementation modules of jopt; import names from `jopt` itself."""

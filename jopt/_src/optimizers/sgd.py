@@ -1,0 +1,50 @@
+"""Stochastic gradient descent and its variants."""
+
+from typing import Any, Optional
+
+import jax
+
+from jopt._src import base
+from jopt._src import combine
+from jopt._src import momentum as momentum_lib
+from jopt._src import scaling
+
+
+def sgd(
+    learning_rate: base.ScalarOrSchedule,
+    momentum: Optional[jax.typing.ArrayLike] = None,
+    nesterov: bool = False,
+    accumulator_dtype: Optional[Any] = None,
+) -> base.GradientTransformationExtraArgs:
+  """Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+  .. math::
+    t_k = g_k + \\mu\\, t_{k-1}, \\qquad
+    \\theta_{k+1} = \\theta_k - \\eta_k\\, t_k \\ \\ (\\text{or } g_k + \\mu t_k \\text{ with Nesterov})
+
+  Robbins & Monro, 1951; Sutskever et al., 2013
+  (http://proceedings.mlr.press/v28/sutskever13.pdf).
+
+  Args:
+    learning_rate: a non-negative float, scalar array or schedule.
+    momentum: the momentum coefficient in [0, 1), or None for plain SGD.
+    nesterov: use Nesterov momentum.
+    accumulator_dtype: dtype of the momentum trace (default: the param's).
+
+  Returns:
+    `chain(trace(momentum, nesterov), scale_by_learning_rate(learning_rate))`.
+
+  Example:
+    >>> import jax.numpy as jnp, jopt
+    >>> tx = jopt.sgd(0.1, momentum=0.9)
+    >>> params = {"w": jnp.ones(3)}
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update({"w": jnp.ones(3)}, state)
+    >>> jopt.apply_updates(params, updates)["w"]
+    Array([0.9, 0.9, 0.9], dtype=float32)
+  """
+  if momentum is not None:
+    first = momentum_lib.trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+  else:
+    first = scaling.identity()
+  return combine.chain(first, scaling.scale_by_learning_rate(learning_rate))
