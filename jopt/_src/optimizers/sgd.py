@@ -5,6 +5,7 @@ from typing import Any, Optional
 import jax
 
 from jopt._src import base
+from jopt._src import checks
 from jopt._src import combine
 from jopt._src import momentum as momentum_lib
 from jopt._src import scaling
@@ -43,6 +44,8 @@ def sgd(
     >>> jopt.apply_updates(params, updates)["w"]
     Array([0.9, 0.9, 0.9], dtype=float32)
   """
+  checks.check_nonnegative("sgd", "learning_rate", learning_rate)
+  checks.check_decay("sgd", "momentum", momentum)
   if momentum is not None:
     first = momentum_lib.trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
   else:
