@@ -36,6 +36,19 @@ from jopt._src.scaling import scale
 from jopt._src.scaling import scale_by_learning_rate
 from jopt._src.scaling import scale_by_schedule
 
+# --- regularization ---
+from jopt._src.masks import NO_DECAY_NAMES
+from jopt._src.masks import mask_and
+from jopt._src.masks import mask_by_ndim
+from jopt._src.masks import mask_by_path
+from jopt._src.masks import weight_decay_mask
+from jopt._src.proximal import ProximalState
+from jopt._src.proximal import elastic_net_proximal
+from jopt._src.proximal import group_lasso_proximal
+from jopt._src.proximal import l1_proximal
+from jopt._src.regularization import AddL1DecayState
+from jopt._src.regularization import add_l1_decay
+
 # --- optimizers ---
 from jopt._src.optimizers.adam import adam
 from jopt._src.optimizers.adam import adamw
