@@ -49,6 +49,28 @@ from jopt._src.proximal import l1_proximal
 from jopt._src.regularization import AddL1DecayState
 from jopt._src.regularization import add_l1_decay
 
+# --- schedules ---
+from jopt._src.schedules.batch_scaling import scale_learning_rate
+from jopt._src.schedules.cosine import cosine_decay_schedule
+from jopt._src.schedules.cyclic import cyclic_schedule
+from jopt._src.schedules.cyclic import sgdr_schedule
+from jopt._src.schedules.exponential import exponential_decay
+from jopt._src.schedules.exponential import inverse_time_decay
+from jopt._src.schedules.join import join_schedules
+from jopt._src.schedules.onecycle import cosine_onecycle_schedule
+from jopt._src.schedules.onecycle import linear_onecycle_schedule
+from jopt._src.schedules.piecewise import piecewise_constant_schedule
+from jopt._src.schedules.piecewise import piecewise_interpolate_schedule
+from jopt._src.schedules.polynomial import constant_schedule
+from jopt._src.schedules.polynomial import linear_schedule
+from jopt._src.schedules.polynomial import polynomial_schedule
+from jopt._src.schedules.step import multistep_decay
+from jopt._src.schedules.step import step_decay
+from jopt._src.schedules.warmup import warmup_constant_schedule
+from jopt._src.schedules.warmup import warmup_cosine_decay_schedule
+from jopt._src.schedules.warmup import warmup_exponential_decay_schedule
+from jopt._src.schedules.warmup import warmup_linear_decay_schedule
+
 # --- optimizers ---
 from jopt._src.optimizers.adam import adam
 from jopt._src.optimizers.adam import adamw
