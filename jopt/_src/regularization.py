@@ -7,7 +7,7 @@ exact zeros, use the proximal transforms in `jopt._src.proximal` instead of
 `add_l1_decay`.
 """
 
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +48,8 @@ def with_mask(
     return inner.init(params)
 
   def update_fn(updates, state, params=None, **extra_args):
+    if params is not None:
+      checks.check_same_structure(fn, updates, params, "params")
     masking.resolve_mask(fn, mask, updates)
     return inner.update(updates, state, params, **extra_args)
 
