@@ -71,6 +71,27 @@ from jopt._src.schedules.warmup import warmup_cosine_decay_schedule
 from jopt._src.schedules.warmup import warmup_exponential_decay_schedule
 from jopt._src.schedules.warmup import warmup_linear_decay_schedule
 
+# --- telemetry and wrappers ---
+from jopt._src.accumulation import MultiSteps
+from jopt._src.accumulation import MultiStepsState
+from jopt._src.conditionality import ApplyIfFiniteState
+from jopt._src.conditionality import apply_if_finite
+from jopt._src.conditionality import skip_large_updates
+from jopt._src.conditionality import skip_not_finite
+from jopt._src.early_stopping import EarlyStopping
+from jopt._src.early_stopping import EarlyStoppingState
+from jopt._src.early_stopping import early_stopping
+from jopt._src.ema import EmaState
+from jopt._src.ema import ema
+from jopt._src.hyperparams import InjectHyperparamsState
+from jopt._src.hyperparams import hyperparams
+from jopt._src.hyperparams import inject_hyperparams
+from jopt._src.lookahead import LookaheadParams
+from jopt._src.lookahead import LookaheadState
+from jopt._src.lookahead import lookahead
+from jopt._src.plateau import ReduceLROnPlateauState
+from jopt._src.plateau import reduce_on_plateau
+
 # --- optimizers ---
 from jopt._src.optimizers.adam import adam
 from jopt._src.optimizers.adam import adamw
