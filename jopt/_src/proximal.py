@@ -12,11 +12,15 @@ threshold become exactly zero (`p + (0 - p) == 0` in floating point).
 
 The prox is taken with the scalar learning rate you give it. Chained after an
 adaptive optimizer (Adam, RMSprop, ...) the per-coordinate step is
-`lr / (sqrt(v_hat) + eps)`, not `lr`, so the result is the prox of a differently
-scaled problem: the threshold is not matched to each coordinate's step, and
-the fixed point is not the minimizer of `loss + R` (it is still sparse, and
-the usual practical choice). For the exact penalized solution use `sgd` (or a
-decaying learning rate with momentum-free steps).
+`lr / (sqrt(v_hat) + eps)`, not `lr`, so the result is the prox of a
+differently scaled problem, not of `loss + R`. With Adam the step is about
+`lr * m_hat / sqrt(v_hat)`, whatever the gradient's scale, so the threshold
+`lr * l1` acts on that normalized step: its magnitude is just under `lr` at the
+first step and for gradients of steady sign (Kingma & Ba bound it by
+`lr * (1 - b1) / sqrt(1 - b2)` in the worst case), so `l1 >= 1` keeps almost
+every zero coordinate at exactly 0 and `l1 < 1` is a relative threshold
+(sparse, but not the lasso solution). For the exact
+penalized solution use `sgd` (proximal gradient descent).
 """
 
 from typing import Any, NamedTuple, Optional, Sequence, Union
@@ -85,7 +89,9 @@ def l1_proximal(
   float or the same schedule; the prox counts updates from 0 like
   `scale_by_learning_rate`, so a shared schedule stays in step). After an
   adaptive optimizer the step per coordinate is not `learning_rate`, so this
-  is the prox of a rescaled problem (see the module docstring).
+  is the prox of a rescaled problem: with Adam, `l1` is compared with the
+  normalized step `|m_hat / sqrt(v_hat)|` (usually at most about 1), so
+  `l1 >= 1` freezes (almost) every zero coordinate; see the module docstring.
 
   Beck & Teboulle, 2009, "A Fast Iterative Shrinkage-Thresholding Algorithm"
   (https://doi.org/10.1137/080716542); Parikh & Boyd, 2014, "Proximal
