@@ -193,7 +193,7 @@ def test_optax_failures_are_fixed_under_jit():
   assert float(ours(end)) == 0.0 and float(ours(end + 2)) == 0.0
   # linear ends exactly at end_value under jit (optax: -1.5e-8 for 1 -> 0 over 10 steps).
   assert float(jax.jit(jopt.linear_schedule(1.0, 0.0, 10))(10)) == 0.0
-  # staircase floor is exact: optax under jit holds init_value until step 2*97 for 97-step stairs.
+  # staircase floor is exact: optax under jit is one stair late at steps 97, 194, ... for T=97.
   stair = jax.jit(jopt.exponential_decay(1.0, 97, 0.5, staircase=True))
   for t in (96, 97, 193, 194, 388):
     assert float(stair(t)) == 0.5 ** (t // 97), t

@@ -44,7 +44,7 @@ def floor_div(count: Any, steps: Any) -> jax.Array:
 
   Integer counts use integer division: under `jit`, XLA rewrites a float
   `count / steps` as `count * (1 / steps)`, which can land just below an
-  integer (e.g. `97 * (1 / 97) = 0.99999994`) and floor one step too early.
+  integer (e.g. `97 * (1 / 97) = 0.99999994`) and floor to one less.
   """
   count = jnp.asarray(count)
   known = checks.concrete_value(steps)

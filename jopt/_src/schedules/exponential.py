@@ -32,8 +32,8 @@ def exponential_decay(
 
   * With `staircase=True` and integer steps the floor is an integer division.
     Under `jit` optax's float `(t - B) / T` becomes `(t - B) * (1/T)`, which for
-    e.g. `T = 97` gives `0.99999994` at `t = 97` and holds `init_value` one
-    period too long.
+    e.g. `T = 97` gives `0.99999994` at `t = 97`: one stair late at every
+    multiple of `T`.
   * `transition_steps <= 0`, `decay_rate <= 0` and a negative `transition_begin`
     raise `ValueError` (optax silently returns a constant, returns NaN for a
     negative rate, or resets `transition_begin` to 0).

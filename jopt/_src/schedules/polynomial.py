@@ -117,7 +117,7 @@ def linear_schedule(
   optax's arithmetic, so the numbers agree).
 
   Differs from optax: ends at exactly `end_value` under `jit` (optax can end at
-  e.g. -1.5e-8 instead of 0), and `transition_steps <= 0` or a negative
+  -1.49e-8 instead of 0 for `linear_schedule(1.0, 0.0, 10)`), and `transition_steps <= 0` or a negative
   `transition_begin` raise `ValueError`.
 
   Args:
