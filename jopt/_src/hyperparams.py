@@ -93,8 +93,10 @@ def inject_hyperparams(
   e.g. `1 - b1` in float32 from `float32(b1)`, which is not `float32(1 - b1)`:
   every step of `optax.inject_hyperparams(optax.adam)(1e-2)` differs from
   `optax.adam(1e-2)`. jopt's wrapped optimizer is bit-identical to the
-  unwrapped one (schedules and array hyperparameters enter as float32 scalars,
-  which is exactly how the unwrapped optimizer sees a schedule). To change a
+  unwrapped one, also for bf16 params: a schedule's value reaches the inner
+  optimizer exactly as the unwrapped optimizer would see it (only the stored
+  copy is cast to float32), and an array hyperparameter enters as a float32
+  array (a float32 array is passed unchanged). To change a
   hyperparameter through the state at run time, pass it as an array, e.g.
   `learning_rate=jnp.asarray(1e-3)`; a Python number is a compile-time
   constant. (2) optax calls every callable argument with the step count, so
@@ -168,13 +170,16 @@ def inject_hyperparams(
 
     def update_fn(updates, state, params=None, **extra_args):
       dynamic = {k: _as_hyperparam(state.hyperparams[k], dtype) for k in arrays}
-      dynamic.update({k: _as_hyperparam(f(state.count), dtype) for k, f in schedules.items()})
-      updates, inner_state = build(dynamic).update(
+      # The inner optimizer gets each schedule's raw value, exactly as the unwrapped
+      # optimizer would (a weak-typed float stays weak); the state stores it as float32.
+      scheduled = {k: f(state.count) for k, f in schedules.items()}
+      updates, inner_state = build({**dynamic, **scheduled}).update(
           updates, state.inner_state, params, **extra_args
       )
+      stored = {k: _as_hyperparam(v, dtype) for k, v in scheduled.items()}
       return updates, InjectHyperparamsState(
           count=tree.safe_increment(state.count),
-          hyperparams={**state.hyperparams, **dynamic},
+          hyperparams={**state.hyperparams, **dynamic, **stored},
           inner_state=inner_state,
       )
 
