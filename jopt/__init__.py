@@ -97,6 +97,52 @@ from jopt._src.optimizers.adam import adam
 from jopt._src.optimizers.adam import adamw
 from jopt._src.optimizers.sgd import sgd
 
+# --- adaptive moments ---
+from jopt._src.adaptive import ScaleByAmsgradState
+from jopt._src.adaptive import ScaleByBeliefState
+from jopt._src.adaptive import scale_by_adamax
+from jopt._src.adaptive import scale_by_amsgrad
+from jopt._src.adaptive import scale_by_belief
+from jopt._src.adaptive import scale_by_radam
+from jopt._src.adaptive import scale_by_yogi
+from jopt._src.optimizers.adam import adabelief
+from jopt._src.optimizers.adam import adamax
+from jopt._src.optimizers.adam import adamaxw
+from jopt._src.optimizers.adam import amsgrad
+from jopt._src.optimizers.adam import nadam
+from jopt._src.optimizers.adam import nadamw
+from jopt._src.optimizers.adam import radam
+from jopt._src.optimizers.adam import yogi
+from jopt._src.optimizers.rms import adadelta
+from jopt._src.optimizers.rms import adagrad
+from jopt._src.optimizers.rms import rmsprop
+from jopt._src.rms import ScaleByAdaDeltaState
+from jopt._src.rms import ScaleByRStdDevState
+from jopt._src.rms import ScaleByRStdDevWithCountState
+from jopt._src.rms import ScaleByRmsState
+from jopt._src.rms import ScaleByRmsWithCountState
+from jopt._src.rms import ScaleByRssState
+from jopt._src.rms import scale_by_adadelta
+from jopt._src.rms import scale_by_rms
+from jopt._src.rms import scale_by_rss
+from jopt._src.rms import scale_by_stddev
+
+# --- training steps ---
+from jopt._src.train.distributed import ProcessInfo
+from jopt._src.train.distributed import initialize_distributed
+from jopt._src.train.distributed import process_batch_slice
+from jopt._src.train.distributed import process_info
+from jopt._src.train.mesh import make_global_batch
+from jopt._src.train.state import TrainState
+from jopt._src.train.state import init_train_state
+from jopt._src.train.step import train_step_body
+from jopt._src.train.trainer import Trainer
+from jopt._src.train.trainer import make_train_step
+
+# --- fused multi-tensor path ---
+from jopt._src.fused import FusedState
+from jopt._src.fused import fused
+
 __version__ = "0.1.0"
 
 # Every public name imported above; submodules (e.g. `jopt.torch`) are not names.
