@@ -1,0 +1,1 @@
+"""PyTorch-convention optimizers and schedules; the public names live in `jopt.torch`."""
