@@ -150,3 +150,6 @@ __all__ = sorted(
     _name for _name, _obj in dict(globals()).items()
     if not _name.startswith("_") and not isinstance(_obj, type(__import__("sys")))
 )
+
+# --- namespaces ---
+from jopt import torch  # noqa: E402  (jopt.torch: PyTorch conventions; not flat names)
