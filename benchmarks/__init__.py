@@ -1,0 +1,1 @@
+"""jopt's benchmark suite (not part of the test suite): `python -m benchmarks.run`."""
