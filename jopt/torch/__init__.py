@@ -17,6 +17,10 @@ from jopt._src.torch.optimizers import radam
 from jopt._src.torch.optimizers import rmsprop
 from jopt._src.torch.optimizers import sgd
 
+# --- ReduceLROnPlateau (a transform fed `value=loss`) ---
+from jopt._src.torch.plateau import ReduceLROnPlateauState
+from jopt._src.torch.plateau import reduce_lr_on_plateau
+
 # --- schedules (torch.optim.lr_scheduler) ---
 from jopt._src.torch.schedulers import constant_lr
 from jopt._src.torch.schedulers import cosine_annealing_lr
