@@ -152,7 +152,7 @@ def inject_hyperparams(
         static[name] = value
     # Building once validates every argument at build time (bad input raises here).
     inner_factory(**static, **constants, **arrays,
-                  **{k: jnp.asarray(v(0), dtype) for k, v in schedules.items()})
+                  **{k: v(tree.init_count()) for k, v in schedules.items()})
 
     def build(dynamic):
       return combine.with_extra_args(inner_factory(**static, **constants, **dynamic))

@@ -1,6 +1,6 @@
 """Lookahead: k fast steps forward, one interpolation step back (`lookahead`, `LookaheadParams`)."""
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
