@@ -68,6 +68,12 @@ def test_zero1_sharded_equals_replicated(single_device_adam):
   assert adam_state.count.sharding.is_fully_replicated
   assert s_zero.params["w"].sharding.is_fully_replicated
   assert s_rep.opt_state[0].mu["w"].sharding.is_fully_replicated
+  # A state restored on the host or on one device is placed back on the mesh by `step`.
+  nxt = make_batches(1, size=16, seed=5)[0]
+  s_host, _ = zero.step(jax.device_get(s_zero), nxt)
+  s_dev0, _ = zero.step(jax.device_put(jax.device_get(s_rep), jax.devices()[0]), nxt)
+  assert_close(s_host.params, s_dev0.params)
+  assert s_dev0.opt_state[0].mu["v"].sharding.spec == P("data")
 
 
 class DropBN(nn.Module):

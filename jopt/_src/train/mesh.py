@@ -148,14 +148,20 @@ def mesh_variant(
   def step(state: state_lib.TrainState, batch: Any):
     batch = make_global_batch(batch, mesh, axis_name)
     key = (jax.tree.structure(state), tuple(jnp.shape(x) for x in jax.tree.leaves(state)))
-    fn = cache.get(key)
-    if fn is None:
-      fn = jax.jit(
+    if key not in cache:
+      shardings = shardings_for(state)
+      cache[key] = shardings, jax.jit(
           step_fn,
-          out_shardings=(shardings_for(state), replicated),
+          in_shardings=(shardings, NamedSharding(mesh, P(axis_name))),
+          out_shardings=(shardings, replicated),
           donate_argnums=(0,) if donate else (),
       )
-      cache[key] = fn
+    shardings, fn = cache[key]
+    placed = jax.tree.map(
+        lambda x, s: isinstance(x, jax.Array) and x.sharding == s, state, shardings
+    )
+    if not all(jax.tree.leaves(placed)):  # e.g. a state restored onto one device
+      state = jax.tree.map(put_global, state, shardings)
     return fn(state, batch)
 
   return init, step, mesh
