@@ -9,6 +9,7 @@ import jopt
 import jopt.torch as jt
 
 torch = pytest.importorskip("torch")  # a test dependency: `pip install torch==2.13.0` (CPU)
+torch.set_num_threads(1)  # tiny tensors: one thread is ~10x faster on a shared 2-core machine
 S = torch.optim.lr_scheduler
 STEPS = 200
 LR = 0.1
