@@ -177,8 +177,8 @@ def rmsprop(
     b_t = \\mu b_{t-1} + g_t / (\\sqrt{v_t - \\bar g_t^2} + \\epsilon)
 
   Differs from `optax.rmsprop` (eps inside the square root, optax #532; `decay`
-  0.9 vs `alpha` 0.99). Keras' RMSprop also has `rho=0.9` and eps 1e-7 outside
-  the root. See `scale_by_rmsprop`.
+  0.9 vs `alpha` 0.99) and from Keras (`rho=0.9`, eps 1e-7 inside the square
+  root, learning rate inside the momentum buffer). See `scale_by_rmsprop`.
 
   Args:
     lr: learning rate, a non-negative float or a schedule.
