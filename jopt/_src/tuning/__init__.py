@@ -1,0 +1,1 @@
+"""Hyperparameter tuning: vmapped sweeps, grid/random search spaces, hypergradient descent, meta-gradients."""
