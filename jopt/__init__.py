@@ -143,6 +143,19 @@ from jopt._src.train.trainer import make_train_step
 from jopt._src.fused import FusedState
 from jopt._src.fused import fused
 
+# --- tuning ---
+from jopt._src.tuning.hypergradient import HypergradientState
+from jopt._src.tuning.hypergradient import hd_adam
+from jopt._src.tuning.hypergradient import hd_sgd
+from jopt._src.tuning.hypergradient import hypergradient_descent
+from jopt._src.tuning.metagrad import MetaTuneResult
+from jopt._src.tuning.metagrad import meta_gradient
+from jopt._src.tuning.metagrad import meta_tune
+from jopt._src.tuning.search import grid_search
+from jopt._src.tuning.search import random_search
+from jopt._src.tuning.sweep import SweepResult
+from jopt._src.tuning.sweep import sweep
+
 __version__ = "0.1.0"
 
 # Every public name imported above; submodules (e.g. `jopt.torch`) are not names.
