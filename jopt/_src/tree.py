@@ -30,6 +30,20 @@ def full_like(tree: Any, value: Any, dtype: Optional[jnp.dtype] = None) -> Any:
   return jax.tree.map(lambda x: jnp.full_like(x, value, dtype=dtype), tree)
 
 
+def real_full_like(tree: Any, value: Any, dtype: Optional[jnp.dtype] = None) -> Any:
+  """Constant arrays shaped like each leaf, in `dtype` or else the leaf's real dtype.
+
+  The init of an accumulator of `|g|^2` (second moments, sums of squares): real
+  even for complex params, so it takes half the memory of a complex one.
+  """
+
+  def leaf(x):
+    leaf_dtype = dtype if dtype is not None else jnp.real(jnp.zeros((), x.dtype)).dtype
+    return jnp.full(jnp.shape(x), value, leaf_dtype)
+
+  return jax.tree.map(leaf, tree)
+
+
 def cast(tree: Any, dtype: Optional[jnp.dtype]) -> Any:
   """Casts every leaf to `dtype`; `None` leaves the tree unchanged."""
   if dtype is None:
