@@ -147,21 +147,30 @@ def test_complex_params_match_torch_view_as_real():
     np.testing.assert_allclose(np.asarray(p), tp.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_schedule_lr_matches_torch_scheduler():
+@pytest.mark.parametrize("name,kwargs,ours_lr,make_sched", [
+    ("adam", dict(lr=0.05, weight_decay=0.1), jt.step_lr(0.05, step_size=7, gamma=0.5),
+     lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5)),
+    # ASGD's eta uses the previous step's rate: the schedule enters non-linearly.
+    ("asgd", dict(lr=0.2, lambd=0.05, t0=3), jt.exponential_lr(0.2, gamma=0.9),
+     lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9)),
+    ("adagrad", dict(lr=0.3, lr_decay=0.05), jt.cosine_annealing_lr(0.3, T_max=20),
+     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=20)),
+], ids=["adam-step_lr", "asgd-exponential_lr", "adagrad-cosine"])
+def test_schedule_lr_matches_torch_scheduler(name, kwargs, ours_lr, make_sched):
   # lr as a jopt.torch schedule == torch optimizer + scheduler stepped after each update.
   params, grads = _data(seed=11)
-  ours, _ = jopt_trajectory(jt.adam(lr=jt.step_lr(0.05, step_size=7, gamma=0.5), weight_decay=0.1),
-                            params, grads)
+  ours, _ = jopt_trajectory(getattr(jt, name)(**dict(kwargs, lr=ours_lr)), params, grads)
   tp = {k: torch.tensor(v) for k, v in params.items()}
-  opt = torch.optim.Adam(list(tp.values()), lr=0.05, weight_decay=0.1, foreach=False)
-  sched = torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.5)
+  opt = getattr(torch.optim, TORCH_CLASS[name])(list(tp.values()), foreach=False, **kwargs)
+  sched = make_sched(opt)
   for t in range(STEPS):
     for k, p in tp.items():
       p.grad = torch.tensor(grads[k][t])
     opt.step()
     sched.step()
-  for k in params:
-    np.testing.assert_allclose(np.asarray(ours[k][-1]), tp[k].numpy(), rtol=1e-5, atol=1e-6)
+    for k in params:
+      np.testing.assert_allclose(np.asarray(ours[k][t]), tp[k].numpy(), rtol=1e-5, atol=1e-6,
+                                 err_msg=f"{name}: param {k!r} at step {t + 1}")
 
 
 # --- a real loss: a small MLP on scikit-learn digits -----------------------------------------
