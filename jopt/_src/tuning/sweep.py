@@ -1,5 +1,6 @@
 """Sweeps: K trials that differ only in hyperparameter values, trained in lock-step as one jitted program."""
 
+import functools
 import inspect
 from typing import Any, Callable, Mapping, NamedTuple, Optional
 
@@ -89,6 +90,35 @@ def _trial_program(loss_fn, optimizer, fixed, swept, has_aux, eval_fn):
   return init, run
 
 
+def _build_programs(loss_fn, optimizer, fixed, swept, has_aux, eval_fn, per_trial_params):
+  """The jitted vmapped program (all K trials) and the jitted single-trial program."""
+  init, run = _trial_program(loss_fn, optimizer, fixed, swept, has_aux, eval_fn)
+  p_axis = 0 if per_trial_params else None
+
+  def vmapped(hp, params, key, batches):
+    states = jax.vmap(init, in_axes=(0, p_axis, None))(hp, params, key)
+    return jax.vmap(run, in_axes=(0, None))(states, batches)
+
+  single = lambda hp, params, key, batches: run(init(hp, params, key), batches)
+  return jax.jit(vmapped), jax.jit(single)
+
+
+_cached_programs = functools.lru_cache(maxsize=64)(
+    lambda loss_fn, optimizer, fixed_items, *rest: _build_programs(
+        loss_fn, optimizer, dict(fixed_items), *rest)
+)
+
+
+def _programs(loss_fn, optimizer, fixed, swept, has_aux, eval_fn, per_trial_params):
+  """Reuses the compiled programs of an earlier call with the same functions and fixed arguments."""
+  try:
+    items = tuple(sorted(fixed.items()))
+    hash(items)
+  except TypeError:  # unhashable fixed arguments (e.g. a mask tree): build afresh.
+    return _build_programs(loss_fn, optimizer, fixed, swept, has_aux, eval_fn, per_trial_params)
+  return _cached_programs(loss_fn, optimizer, items, swept, has_aux, eval_fn, per_trial_params)
+
+
 def sweep(
     loss_fn: step_lib.LossFn,
     optimizer: Callable[..., base.GradientTransformation],
@@ -119,6 +149,8 @@ def sweep(
   train in lock-step. With `vmap=False` the same single-trial program is jitted
   once and called K times (the values are arrays, so nothing recompiles); the
   results are the same up to floating-point reassociation in batched matmuls.
+  The compiled programs are cached: a second sweep with the same `loss_fn`,
+  `optimizer`, `fixed`, `eval_fn` and shapes (any values) does not recompile.
 
   Args:
     loss_fn: ``loss_fn(params, batch[, rng]) -> loss`` (or ``(loss, aux)`` with
@@ -169,23 +201,16 @@ def sweep(
           f"{fn}: with per_trial_params=True every params leaf needs a leading axis of size "
           f"{k} (the number of trials), got {sorted(map(str, sizes))}."
       )
-  init, run = _trial_program(loss_fn, optimizer, fixed, frozenset(values), has_aux, eval_fn)
   key = state_lib.as_key(rng)
   hp = {name: jnp.asarray(v) for name, v in values.items()}
-
+  vmapped, single = _programs(loss_fn, optimizer, fixed, frozenset(values), has_aux, eval_fn,
+                              per_trial_params)
   if vmap:
-    p_axis = 0 if per_trial_params else None
-
-    def program(hp, params, key, batches):
-      states = jax.vmap(init, in_axes=(0, p_axis, None))(hp, params, key)
-      return jax.vmap(run, in_axes=(0, None))(states, batches)
-
-    states, losses, metrics = jax.jit(program)(hp, params, key, batches)
+    states, losses, metrics = vmapped(hp, params, key, batches)
   else:
-    program = jax.jit(lambda hp, params, key, batches: run(init(hp, params, key), batches))
     outs = []
     for i in range(k):
       p_i = jax.tree.map(lambda x: x[i], params) if per_trial_params else params
-      outs.append(program({n: v[i] for n, v in hp.items()}, p_i, key, batches))
+      outs.append(single({n: v[i] for n, v in hp.items()}, p_i, key, batches))
     states, losses, metrics = jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
   return SweepResult(hyperparams=values, state=states, train_loss=losses, metrics=metrics)
