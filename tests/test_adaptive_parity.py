@@ -1,5 +1,7 @@
 """Adaptive-moment building blocks and optimizers (Adagrad, RMSprop, Adadelta, Adam's relatives) against optax."""
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,6 +115,15 @@ def test_every_name_is_tested_and_exported():
   }
   assert tested == expected
   assert expected <= set(jopt.__all__)
+
+
+@pytest.mark.parametrize("name", ["nadam", "nadamw"])
+def test_nadam_signature_matches_optax_partial(name):
+  """optax's nadam/nadamw are functools.partial(adam[w], nesterov=True), skipped by the generic signature test."""
+  theirs = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(optax, name)).parameters.values()]
+  ours = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(jopt, name)).parameters.values()]
+  assert ours[: len(theirs)] == theirs
+  assert [n for n, _, _ in ours[len(theirs):]] == ["nu_dtype"]
 
 
 # --- complex parameters (optax supports them for adagrad and rmsprop) ------------------------
