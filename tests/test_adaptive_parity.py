@@ -126,6 +126,27 @@ def test_nadam_signature_matches_optax_partial(name):
   assert [n for n, _, _ in ours[len(theirs):]] == ["nu_dtype"]
 
 
+@pytest.mark.parametrize("name,hyper,flags", [
+    ("radam", dict(b2=0.9, threshold=5.0), {}),
+    ("rmsprop", dict(decay=0.8, initial_scale=0.5), dict(centered=True, bias_correction=True)),
+])
+def test_traced_hyperparameters(name, hyper, flags):
+  """Hyperparameters passed as traced arrays (build-time checks and float64 paths skipped) match optax."""
+  params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.2])}
+  grads = jax.tree.map(lambda x: 0.3 * x + 0.1, params)
+
+  def run(lib, **kwargs):
+    tx = getattr(lib, name)(**kwargs, **flags)
+    state = tx.init(params)
+    for _ in range(8):
+      updates, state = tx.update(grads, state, params)
+    return updates
+
+  ours = jax.jit(lambda lr, h: run(jopt, learning_rate=lr, **h))(
+      jnp.float32(0.01), {k: jnp.float32(v) for k, v in hyper.items()})
+  assert_trees_close(ours, run(optax, learning_rate=0.01, **hyper), 1e-5, 1e-7, name)
+
+
 # --- complex parameters (optax supports them for adagrad and rmsprop) ------------------------
 
 COMPLEX_CASES = [

@@ -10,7 +10,6 @@ from jopt._src import adam
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import tree
-from jopt._src.adam import ScaleByAdamState
 
 
 def _first_moment_hat(mu: Any, updates: Any, b1: Any, count: jax.Array, nesterov: bool) -> Any:
@@ -68,7 +67,7 @@ def scale_by_adamax(
   checks.check_nonnegative(fn, "eps", eps)
 
   def init_fn(params):
-    return ScaleByAdamState(
+    return adam.ScaleByAdamState(
         count=tree.init_count(),
         mu=tree.zeros_like(params),
         nu=tree.real_full_like(params, 0),
@@ -84,7 +83,7 @@ def scale_by_adamax(
     new_updates = tree.tree_map(lambda g, m, u: (m / u).astype(g.dtype), updates, mu_hat, nu)
     mu = tree.cast_like(mu, state.mu)
     nu = tree.cast_like(nu, state.nu)
-    return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
+    return new_updates, adam.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
   return base.GradientTransformation(init_fn, update_fn)
 
@@ -283,7 +282,7 @@ def scale_by_radam(
   rho_inf = 2.0 / (1.0 - b2) - 1.0
 
   def init_fn(params):
-    return ScaleByAdamState(
+    return adam.ScaleByAdamState(
         count=tree.init_count(),
         mu=tree.zeros_like(params, dtype=mu_dtype),
         nu=adam.init_second_moment(params, nu_dtype),
@@ -312,7 +311,7 @@ def scale_by_radam(
     )
     mu = tree.cast_like(mu, state.mu)
     nu = tree.cast_like(nu, state.nu)
-    return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
+    return new_updates, adam.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
   return base.GradientTransformation(init_fn, update_fn)
 
@@ -430,7 +429,7 @@ def scale_by_yogi(
   checks.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
 
   def init_fn(params):
-    return ScaleByAdamState(
+    return adam.ScaleByAdamState(
         count=tree.init_count(),
         mu=tree.full_like(params, initial_accumulator_value),
         nu=tree.real_full_like(params, initial_accumulator_value),
@@ -450,6 +449,6 @@ def scale_by_yogi(
     new_updates = _adam_direction(mu_hat, nu_hat, updates, eps, eps_root)
     mu = tree.cast_like(mu, state.mu)
     nu = tree.cast_like(nu, state.nu)
-    return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
+    return new_updates, adam.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
   return base.GradientTransformation(init_fn, update_fn)
