@@ -43,6 +43,8 @@ def test_vmapped_sweep_equals_trials_run_one_by_one():
   res = jopt.sweep(loss_fn, jopt.adamw, space, params, batches, fixed={"b1": 0.8},
                    eval_fn=lambda p: {"val": loss_fn(p, val)})
   assert res.train_loss.shape == (4, 12) and res.metrics["val"].shape == (4,)
+  # conftest exposes 4 CPU devices: the 4 trials were split over them (one each).
+  assert len(res.train_loss.sharding.device_set) == jax.local_device_count() == 4
   np.testing.assert_array_equal(res.hyperparams["weight_decay"], np.float32(space["weight_decay"]))
   stored = jopt.hyperparams(res.state.opt_state)
   np.testing.assert_allclose(stored["learning_rate"], np.float32(space["learning_rate"]))

@@ -7,6 +7,9 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jopt._src import base
 from jopt._src import hyperparams as hyperparams_lib
@@ -132,6 +135,7 @@ def sweep(
     rng: Any = None,
     per_trial_params: bool = False,
     vmap: bool = True,
+    shard_trials: bool = True,
 ) -> SweepResult:
   """Trains K trials of `optimizer` that differ only in the values of `hyperparams`.
 
@@ -170,6 +174,11 @@ def sweep(
       for every trial).
     per_trial_params: whether `params` leaves have a leading trial axis.
     vmap: train the K trials in one vmapped program (True) or one by one (False).
+    shard_trials: with `vmap`, split the trial axis over the local devices when
+      there are several and K is divisible by their number (each device trains
+      its K / n trials; no communication). On a CPU host exposed as n devices
+      (``XLA_FLAGS=--xla_force_host_platform_device_count=n``) this puts the
+      trials on n cores.
 
   Returns:
     A `SweepResult`.
@@ -206,6 +215,14 @@ def sweep(
   vmapped, single = _programs(loss_fn, optimizer, fixed, frozenset(values), has_aux, eval_fn,
                               per_trial_params)
   if vmap:
+    devices = jax.local_devices()
+    if shard_trials and len(devices) > 1 and k % len(devices) == 0:
+      mesh = Mesh(np.asarray(devices), ("trials",))
+      by_trial, replicated = NamedSharding(mesh, P("trials")), NamedSharding(mesh, P())
+      hp = jax.device_put(hp, by_trial)
+      params = jax.device_put(params, by_trial if per_trial_params else replicated)
+      batches = jax.device_put(batches, replicated)
+      key = None if key is None else jax.device_put(key, replicated)
     states, losses, metrics = vmapped(hp, params, key, batches)
   else:
     outs = []
