@@ -51,7 +51,7 @@ def main():
   parser.add_argument("--devices", type=int, default=os.cpu_count(),
                       help="CPU devices the vmapped sweep's trial axis is split over (1: no split)")
   parser.add_argument("--repeats", type=int, default=3)
-  parser.add_argument("--loop_max_k", type=int, default=16,
+  parser.add_argument("--loop_max_k", type=int, default=64,
                       help="skip the step-loop baseline above this K (it is slow)")
   parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "sweep_throughput.md"))
   args = parser.parse_args()
