@@ -286,3 +286,22 @@ def test_sweep_cli_flag_errors_are_clear_with_exit_code_2(args, message, tmp_pat
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert message in proc.stderr, proc.stderr[-2000:]
   assert "Traceback" not in proc.stderr
+
+
+def test_sweep_cli_writes_csv_best_config_and_plot(tmp_path):
+  if not os.path.exists(os.path.join(REPO, "experiments", "sweep.py")):
+    pytest.skip("experiments/sweep.py not present")
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.sweep", f"--workdir={tmp_path}", "--epochs=1", "--hidden=8",
+       "--grid=learning_rate=1e-3,1e-1", "--grid=weight_decay=1e-4,1e-2"],
+      cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  import csv  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+  assert [(float(r["learning_rate"]), float(r["weight_decay"])) for r in rows] == [
+      (1e-3, 1e-4), (1e-3, 1e-2), (1e-1, 1e-4), (1e-1, 1e-2)]
+  best = json.load(open(tmp_path / "best.json"))
+  assert best["final_val_loss"] == pytest.approx(min(float(r["final_val_loss"]) for r in rows), rel=1e-5)
+  assert (tmp_path / "sweep.png").stat().st_size > 0
