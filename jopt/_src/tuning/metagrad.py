@@ -191,15 +191,15 @@ def meta_tune(
   meta_state = meta_optimizer.init(log_hp)
   apply = jax.jit(lambda l, u: jax.tree.map(jnp.add, l, u))
   history, losses = [], []
-  best_log, best_val = None, math.inf
-  for _ in range(num_steps):
+  best_log, best_index = None, 0
+  for j in range(num_steps):
     val, grads = f(log_hp, params, batches)
     val = float(val)
     history.append({k: float(jnp.exp(v)) for k, v in log_hp.items()})
     losses.append(val)
     finite = math.isfinite(val) and all(bool(jnp.isfinite(g)) for g in grads.values())
-    if finite and val < best_val:
-      best_val, best_log = val, log_hp
+    if finite and (best_log is None or val < losses[best_index]):
+      best_log, best_index = log_hp, j
     if finite:
       updates, meta_state = meta_optimizer.update(grads, meta_state, log_hp)
       log_hp = apply(log_hp, updates)
@@ -207,7 +207,6 @@ def meta_tune(
       log_hp = jax.tree.map(lambda a, b: 0.5 * (a + b), log_hp, best_log)
     else:  # diverged from the start: shrink every hyperparameter by e.
       log_hp = jax.tree.map(lambda a: a - 1.0, log_hp)
-  best_index = int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan))) if best_log is not None else 0
   return MetaTuneResult(
       hyperparams=history, val_loss=losses, best=history[best_index],
       best_val_loss=losses[best_index],
