@@ -1,0 +1,83 @@
+"""The experiments' flax models: linear / logistic regression, the MLP (hidden 128-64 by default), a small CNN."""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from experiments.registry import ConfigError
+
+
+class Linear(nn.Module):
+  """`x -> W x + b` on the flattened input: linear regression, or logistic (softmax) regression with CE loss."""
+
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.Dense(self.num_outputs)(x.reshape(x.shape[0], -1))
+
+
+class MLP(nn.Module):
+  """Flattened input, `Dense -> ReLU` per hidden width, then a linear output layer."""
+
+  num_outputs: int
+  hidden: Sequence[int] = (128, 64)
+
+  @nn.compact
+  def __call__(self, x):
+    x = x.reshape(x.shape[0], -1)
+    for width in self.hidden:
+      x = nn.relu(nn.Dense(width)(x))
+    return nn.Dense(self.num_outputs)(x)
+
+
+class CNN(nn.Module):
+  """Two 3x3 conv + ReLU + 2x2 average-pool blocks (16, 32 channels), then Dense 64 -> ReLU -> output."""
+
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x):
+    for channels in (16, 32):
+      x = nn.relu(nn.Conv(channels, (3, 3))(x))
+      x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+    x = nn.relu(nn.Dense(64)(x.reshape(x.shape[0], -1)))
+    return nn.Dense(self.num_outputs)(x)
+
+
+MODELS = ("linear", "mlp", "cnn")
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+  """`"128,64"` -> `(128, 64)`; raises ConfigError for anything but positive integers."""
+  try:
+    widths = tuple(int(w) for w in str(text).replace(" ", "").split(",") if w)
+  except ValueError:
+    widths = ()
+  if not widths or min(widths) < 1:
+    raise ConfigError(f"--hidden must be comma-separated positive widths like '128,64', got {text!r}.")
+  return widths
+
+
+def build(name: str, num_outputs: int, input_shape: tuple[int, ...], hidden: str = "128,64") -> nn.Module:
+  """The model `name` (one of `MODELS`) for inputs of `input_shape` (per example).
+
+  Raises:
+    ConfigError: unknown name, bad widths, or a CNN on non-image inputs.
+  """
+  if name == "linear":
+    return Linear(num_outputs)
+  if name == "mlp":
+    return MLP(num_outputs, parse_hidden(hidden))
+  if name == "cnn":
+    if len(input_shape) != 3:
+      raise ConfigError(f"--model=cnn needs image inputs [H, W, C], this dataset has {input_shape}.")
+    return CNN(num_outputs)
+  raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}.")
+
+
+def count_params(params) -> int:
+  """The number of scalars in a params tree."""
+  return int(sum(jnp.size(x) for x in jax.tree.leaves(params)))
