@@ -6,7 +6,10 @@ Examples:
   python -m experiments.sweep --workdir=/tmp/sweep --search=random --trials=32 \
       --random=learning_rate=log:1e-5:1e-1 --random=b1=uniform:0.8:0.99
 
-Every trial trains the same model on the same batches; with `--vmap` (the
+The dataset, model, optimizer, batch size, epochs and seed flags (and `--config`)
+are those of `experiments.train` (`experiments/flags.py`); `--NAME=value` fixes an
+optimizer argument that is not swept. Every trial trains the same model from
+the same init on the same seeded batches; with `--vmap` (the
 default) all trials train in lock-step as one jitted program (`jopt.sweep`),
 with `--novmap` one after the other. Writes to `--workdir`: `results.csv` (one
 row per trial: its hyperparameters, final training and validation loss),
@@ -16,7 +19,6 @@ one-line message.
 """
 
 import csv
-import inspect
 import json
 import math
 import os
@@ -26,31 +28,25 @@ import time
 from absl import app
 from absl import flags
 
+from experiments import flags as flags_lib
+from experiments.registry import ConfigError
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Directory for results.csv, best.json and sweep.png.")
 flags.DEFINE_enum("search", "grid", ["grid", "random"], "Grid (every combination) or random search.")
 flags.DEFINE_multi_string(
     "grid", [], "NAME=V1,V2,...: values of one optimizer argument for --search=grid (repeatable).")
 flags.DEFINE_multi_string(
     "random", [], "NAME=log:LOW:HIGH or NAME=uniform:LOW:HIGH for --search=random (repeatable).")
 flags.DEFINE_integer("trials", 16, "Number of random-search trials.")
-flags.DEFINE_integer("seed", 0, "Seed of the random search, the batch order and the initial params.")
 flags.DEFINE_boolean("vmap", True, "Train all trials as one vmapped program (else one by one).")
-# Dataset / model / optimizer (the same names as the training launcher's).
-flags.DEFINE_enum("dataset", "digits", ["digits"], "Dataset.")
-flags.DEFINE_enum("model", "mlp", ["mlp"], "Model.")
-flags.DEFINE_integer("hidden", 64, "Hidden width of the MLP.")
-flags.DEFINE_string("optimizer", "adamw", "A jopt optimizer name, e.g. sgd, adam, adamw, hd_adam.")
-flags.DEFINE_float("learning_rate", 1e-3, "Learning rate when it is not swept.")
-flags.DEFINE_float("weight_decay", None, "Weight decay when it is not swept (optimizer default if unset).")
-flags.DEFINE_float("momentum", None, "Momentum when it is not swept (sgd; optimizer default if unset).")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_integer("epochs", 20, "Training epochs per trial.")
 
 _SPACE = None  # the trials, set by `parse_flags` before `main` runs.
+# Settings of experiments.train that a sweep does not support (every trial is one plain optimizer).
+_UNSUPPORTED = ("schedule", "base_batch_size", "l1", "l2", "clip_norm", "prune_sparsity", "distill_from",
+                "early_stopping_patience")
 
 
-class SpecError(ValueError):
+class SpecError(ConfigError):
   """A malformed --grid/--random value or an inconsistent set of search flags."""
 
 
@@ -121,49 +117,98 @@ def search_space(search: str, grid: list[str], random: list[str], trials: int):
 
 
 def _usage_error(message: str) -> None:
-  sys.stderr.write(f"experiments.sweep: error: {message}\nTry --help for the flags.\n")
+  sys.stderr.write(f"FATAL: experiments.sweep: {message}\n")
   sys.exit(2)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing that exits with code 2 and one clear line on any bad flag (as argparse does)."""
-  try:
-    rest = FLAGS(argv)
-  except flags.Error as e:
-    _usage_error(str(e))
+  """The launcher's flag parsing (bad flags exit 2), then the search flags (bad ones exit 2 too)."""
+  rest = flags_lib.parse_or_exit(argv)
   if len(rest) > 1:
-    _usage_error(f"unexpected arguments {rest[1:]}.")
-  if not FLAGS.workdir:
-    _usage_error("--workdir is required.")
+    _usage_error(f"unexpected arguments {rest[1:]} (flags are --name=value).")
   if FLAGS.trials < 1:
     _usage_error(f"--trials must be >= 1, got {FLAGS.trials}.")
   global _SPACE
   try:
     _SPACE = search_space(FLAGS.search, FLAGS.grid, FLAGS.random, FLAGS.trials)
-  except (SpecError, ValueError) as e:
+  except (ConfigError, ValueError) as e:
     _usage_error(str(e))
   return rest
 
 
-def optimizer_and_fixed(name: str, swept: list[str]):
-  """The jopt optimizer factory `name` and its non-swept arguments from the flags; exits 2 if bad."""
-  import jopt  # pylint: disable=g-import-not-at-top
-  factory = getattr(jopt, name, None)
-  if not callable(factory) or inspect.isclass(factory):
-    _usage_error(f"--optimizer={name}: not a jopt optimizer.")
-  params = inspect.signature(factory).parameters
-  unknown = [s for s in swept if s not in params]
+def build_sweep(config, space):
+  """Data, model, loss, batches and the optimizer factory for `config` (the launcher's modules).
+
+  Returns:
+    `(loss_fn, factory, fixed, params, batches, eval_fn)` for `jopt.sweep`.
+
+  Raises:
+    ConfigError: an unsupported setting, a swept name the optimizer lacks, or a value it rejects.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from experiments import build as build_lib  # pylint: disable=g-import-not-at-top
+  from experiments import data as data_lib  # pylint: disable=g-import-not-at-top
+  from experiments import models  # pylint: disable=g-import-not-at-top
+  from experiments import registry  # pylint: disable=g-import-not-at-top
+
+  default = flags_lib.default.get_config()
+  for name in _UNSUPPORTED:
+    if config[name] != default[name]:
+      raise ConfigError(f"--{name} is not supported by experiments.sweep (use experiments.train).")
+  if config.devices != 1:
+    raise ConfigError("--devices is not supported by experiments.sweep (the trial axis is split "
+                      "over the local devices automatically).")
+  if config.optimizer not in registry.OPTIMIZERS:
+    raise ConfigError(f"unknown optimizer {config.optimizer!r}; valid choices: "
+                      f"{', '.join(sorted(registry.OPTIMIZERS))}.")
+  factory = registry.OPTIMIZERS[config.optimizer]
+  valid = registry.arg_names(factory)
+  unknown = [n for n in space if n not in valid]
   if unknown:
-    _usage_error(f"{unknown} are not arguments of jopt.{name}; its arguments are {list(params)}.")
-  fixed = {}
-  for arg in ("learning_rate", "weight_decay", "momentum"):
-    value = getattr(FLAGS, arg)
-    if arg in params and arg not in swept and value is not None:
-      fixed[arg] = value
-  return factory, fixed
+    raise ConfigError(f"{unknown} are not arguments of optimizer {config.optimizer!r}; its arguments "
+                      f"are: {', '.join(valid)}.")
+  fixed = dict(config.optimizer_kwargs)
+  if "learning_rate" not in space:
+    fixed["learning_rate"] = config.learning_rate
+  if config.weight_decay >= 0:
+    if not registry.takes(config.optimizer, "weight_decay"):
+      raise ConfigError(f"--weight_decay: optimizer {config.optimizer!r} does not take it.")
+    if "weight_decay" not in space:
+      fixed["weight_decay"] = config.weight_decay
+  clash = sorted(set(space) & set(fixed) - {"learning_rate", "weight_decay"})
+  if clash:
+    raise ConfigError(f"{clash} are both swept and set by a flag.")
+  try:  # the optimizer's own checks on every trial's value (e.g. a negative learning rate)
+    factory(**fixed, **space)
+  except (ValueError, TypeError) as e:
+    raise ConfigError(f"optimizer {config.optimizer!r}: {e}") from None
+
+  data = data_lib.load(config.dataset, config.data_dir)
+  order = data_lib.Batches(len(data.train), config.batch_size, config.seed)
+  total = config.steps or config.epochs * order.steps_per_epoch
+  if total < 1:
+    raise ConfigError(f"--epochs or --steps must be > 0, got {config.epochs} and {config.steps}.")
+  model = models.build(config.model, data.num_outputs, data.input_shape, config.hidden)
+  params = model.init(jax.random.key(config.seed), data.train.x[:1])["params"]
+  train_x, train_y = jnp.asarray(data.train.x), jnp.asarray(data.train.y)
+  regression = data.task == "regression"
+
+  def loss_on(p, x, y):
+    out = model.apply({"params": p}, x)
+    return jnp.mean((out[:, 0] - y) ** 2) if regression else build_lib.cross_entropy(out, y)
+
+  # Batches are the launcher's seeded batch order, as row indices: [T, batch_size] int32.
+  batches = {"idx": jnp.asarray(np.stack([order.indices(s) for s in range(total)]), jnp.int32)}
+  loss_fn = lambda p, b: loss_on(p, train_x[b["idx"]], train_y[b["idx"]])
+  val_x, val_y = jnp.asarray(data.val.x), jnp.asarray(data.val.y)
+  eval_fn = lambda p: {"train": loss_on(p, train_x, train_y), "val": loss_on(p, val_x, val_y)}
+  return loss_fn, factory, fixed, params, batches, eval_fn
 
 
-def write_results(workdir, space, train_loss, val_loss, seconds):
+def write_results(workdir, space, train_loss, val_loss, seconds, config):
   """results.csv, best.json and sweep.png in `workdir`; returns the best trial as a dict."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -182,7 +227,8 @@ def write_results(workdir, space, train_loss, val_loss, seconds):
   best = {
       "trial": best_k, "hyperparams": {n: float(space[n][best_k]) for n in names},
       "final_val_loss": float(val_loss[best_k]), "final_train_loss": float(train_loss[best_k]),
-      "optimizer": FLAGS.optimizer, "search": FLAGS.search, "trials": len(val_loss),
+      "optimizer": config.optimizer, "dataset": config.dataset, "model": config.model,
+      "fixed": {k: v for k, v in dict(config.optimizer_kwargs).items()}, "search": FLAGS.search, "trials": len(val_loss),
       "vmap": FLAGS.vmap, "seconds": round(seconds, 2),
   }
   with open(os.path.join(workdir, "best.json"), "w") as f:
@@ -197,7 +243,8 @@ def write_results(workdir, space, train_loss, val_loss, seconds):
     ax.set_xlabel(n)
     ax.set_ylabel("final validation loss")
     ax.legend(fontsize=8)
-  fig.suptitle(f"{FLAGS.search} search, {FLAGS.optimizer}, {len(val_loss)} trials")
+  fig.suptitle(f"{FLAGS.search} search, {config.optimizer} on {config.dataset}/{config.model}, "
+               f"{len(val_loss)} trials")
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "sweep.png"), dpi=100)
   return best
@@ -209,28 +256,26 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   import jopt  # pylint: disable=g-import-not-at-top
-  from experiments.examples import tuning_common  # pylint: disable=g-import-not-at-top
 
   space = _SPACE
-  factory, fixed = optimizer_and_fixed(FLAGS.optimizer, list(space))
-  try:  # the optimizer's own checks on every trial's values (e.g. a negative learning rate)
-    factory(**fixed, **space)
-  except ValueError as e:
+  try:
+    config = flags_lib.config_from_flags()
+    loss_fn, factory, fixed, params, batches, eval_fn = build_sweep(config, space)
+  except ConfigError as e:
     _usage_error(str(e))
-  prob = tuning_common.digits_mlp(hidden=FLAGS.hidden, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
-                                  seed=FLAGS.seed)
   t0 = time.perf_counter()
-  res = jopt.sweep(prob.loss_fn, factory, space, prob.params, prob.batches, fixed=fixed,
-                   eval_fn=lambda p: {"train": prob.train_loss(p), "val": prob.val_loss(p)},
+  res = jopt.sweep(loss_fn, factory, space, params, batches, fixed=fixed, eval_fn=eval_fn,
                    vmap=FLAGS.vmap)
   val = np.asarray(jax.device_get(res.metrics["val"]), np.float64)
   train = np.asarray(jax.device_get(res.metrics["train"]), np.float64)
   seconds = time.perf_counter() - t0
-  best = write_results(FLAGS.workdir, space, train, val, seconds)
-  print(f"{len(val)} trials ({'vmapped' if FLAGS.vmap else 'one by one'}) in {seconds:.1f} s; "
-        f"best val loss {best['final_val_loss']:.4f} at {best['hyperparams']}")
+  best = write_results(FLAGS.workdir, space, train, val, seconds, config)
+  print(f"{len(val)} trials ({'vmapped' if FLAGS.vmap else 'one by one'}) of {config.optimizer} on "
+        f"{config.dataset}/{config.model} in {seconds:.1f} s; best val loss {best['final_val_loss']:.4f} "
+        f"at {best['hyperparams']}")
   print(f"wrote {FLAGS.workdir}/results.csv, best.json, sweep.png")
 
 
 if __name__ == "__main__":
+  flags_lib.define()
   app.run(main, flags_parser=parse_flags)

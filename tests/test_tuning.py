@@ -292,7 +292,7 @@ def test_sweep_cli_writes_csv_best_config_and_plot(tmp_path):
   if not os.path.exists(os.path.join(REPO, "experiments", "sweep.py")):
     pytest.skip("experiments/sweep.py not present")
   proc = subprocess.run(
-      [sys.executable, "-m", "experiments.sweep", f"--workdir={tmp_path}", "--epochs=1", "--hidden=8",
+      [sys.executable, "-m", "experiments.sweep", f"--workdir={tmp_path}", "--epochs=1", "--hidden=8", "--optimizer=adamw",
        "--grid=learning_rate=1e-3,1e-1", "--grid=weight_decay=1e-4,1e-2"],
       cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"},
   )
