@@ -2,7 +2,7 @@
 
 Run: `python -m experiments.examples.tuning_hypergradient` (about 20 s on 2 CPU cores).
 
-Trains the digits MLP (30 epochs = 330 steps of batch 128) from 7 initial learning
+Trains the digits MLP (30 epochs = 270 steps of batch 128) from 7 initial learning
 rates log-spaced over [1e-4, 1e-1] with SGD, SGD with Nesterov momentum (SGDN,
 mu = 0.9), Adam, and their hypergradient variants (`jopt.hd_sgd`, `jopt.hd_adam`)
 at two hypergradient step sizes beta each; the 7 runs of each optimizer are one

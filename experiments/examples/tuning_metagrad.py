@@ -4,7 +4,7 @@ Run: `python -m experiments.examples.tuning_metagrad` (about 30 s on 2 CPU cores
 
 1. Learning rate only (weight decay 1e-4): a 12-point log grid over [1e-4, 1e-1]
    (12 training runs, one vmapped `jopt.sweep`) vs `jopt.meta_tune` from
-   lr = 1e-3: each meta step is one training run (220 AdamW steps, unrolled and
+   lr = 1e-3: each meta step is one training run (180 AdamW steps, unrolled and
    differentiated with `jax.grad` through the loop, `jax.checkpoint` per step)
    followed by an Adam(0.5) step on log lr. Reported: the first run whose
    validation loss is within 10% of the grid's best, and wall times.
