@@ -156,6 +156,36 @@ from jopt._src.tuning.search import random_search
 from jopt._src.tuning.sweep import SweepResult
 from jopt._src.tuning.sweep import sweep
 
+# --- clipping, noise, sign, layer-wise, factored ---
+from jopt._src.clipping import clip
+from jopt._src.clipping import clip_by_block_rms
+from jopt._src.clipping import clip_by_global_norm
+from jopt._src.constraints import ZeroNansState
+from jopt._src.constraints import keep_params_nonnegative
+from jopt._src.constraints import zero_nans
+from jopt._src.factorized import FactoredState
+from jopt._src.factorized import scale_by_factored_rms
+from jopt._src.layerwise import ScaleByNovogradState
+from jopt._src.layerwise import scale_by_novograd
+from jopt._src.layerwise import scale_by_param_block_norm
+from jopt._src.layerwise import scale_by_param_block_rms
+from jopt._src.layerwise import scale_by_trust_ratio
+from jopt._src.masking import MultiTransformState
+from jopt._src.masking import multi_transform
+from jopt._src.noise import AddNoiseState
+from jopt._src.noise import add_noise
+from jopt._src.optimizers.factored import adafactor
+from jopt._src.optimizers.layerwise import lamb
+from jopt._src.optimizers.layerwise import lars
+from jopt._src.optimizers.layerwise import novograd
+from jopt._src.optimizers.sgd import noisy_sgd
+from jopt._src.optimizers.sign import lion
+from jopt._src.optimizers.sign import sign_sgd
+from jopt._src.scaling import centralize
+from jopt._src.sign import ScaleByLionState
+from jopt._src.sign import scale_by_lion
+from jopt._src.sign import scale_by_sign
+
 __version__ = "0.1.0"
 
 # Every public name imported above; submodules (e.g. `jopt.torch`) are not names.

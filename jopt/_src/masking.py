@@ -1,6 +1,6 @@
 """Applying a transform to part of a tree: `masked`."""
 
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, Hashable, Mapping, NamedTuple, Union
 
 import jax
 
@@ -91,5 +91,80 @@ def masked(
         lambda m, new, old: new if m else old, mask_tree, new_updates, updates
     )
     return updates, MaskedState(inner_state=inner_state)
+
+  return base.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+class MultiTransformState(NamedTuple):
+  """State of `multi_transform`: label -> that label's (masked) inner state."""
+
+  inner_states: Any  # dict: label -> MaskedState of the label's transform.
+
+
+def _labels_tree(param_labels: Any, tree: Any) -> Any:
+  return param_labels(tree) if callable(param_labels) else param_labels
+
+
+def multi_transform(
+    transforms: Mapping[Hashable, base.GradientTransformation],
+    param_labels: Union[Any, Callable[[base.Params], Any]],
+    *,
+    mask_compatible_extra_args: bool = False,
+) -> base.GradientTransformationExtraArgs:
+  """Applies a different transform to each group of leaves, chosen by label.
+
+  Every leaf of `param_labels` (a tree with the params' structure or a prefix
+  of it, or a function `params -> such a tree`) names a key of `transforms`;
+  `transforms[label]` is applied, as `masked(transforms[label], labels == label)`,
+  to exactly the leaves with that label, and keeps state only for them.
+
+  Args:
+    transforms: label -> transform.
+    param_labels: a tree of labels or a function of the params returning one.
+    mask_compatible_extra_args: also mask extra keyword arguments whose tree
+      structure equals the updates' (see `masked`).
+
+  Returns:
+    A `GradientTransformationExtraArgs` with state `MultiTransformState`.
+
+  Raises:
+    ValueError: at `init`/`update`, naming `param_labels`, when a label has no
+      transform.
+
+  Example:
+    >>> import jopt
+    >>> tx = jopt.multi_transform({"adam": jopt.adam(1e-3), "sgd": jopt.sgd(1e-2)},
+    ...                           {"w": "adam", "b": "sgd"})
+  """
+  transforms = {k: combine.with_extra_args(v) for k, v in transforms.items()}
+
+  def masked_transforms(tree):
+    labels = _labels_tree(param_labels, tree)
+    unknown = set(jax.tree.leaves(labels)) - set(transforms)
+    if unknown:
+      raise ValueError(
+          f"multi_transform: `param_labels` has labels without a transform: "
+          f"{sorted(map(str, unknown))}; `transforms` has {sorted(map(str, transforms))}."
+      )
+    return {
+        label: masked(
+            tx, jax.tree.map(lambda l, label=label: l == label, labels),
+            mask_compatible_extra_args=mask_compatible_extra_args,
+        )
+        for label, tx in transforms.items()
+    }
+
+  def init_fn(params):
+    return MultiTransformState(
+        inner_states={k: tx.init(params) for k, tx in masked_transforms(params).items()}
+    )
+
+  def update_fn(updates, state, params=None, **extra_args):
+    inner_states = {}
+    for label, tx in masked_transforms(updates).items():
+      updates, inner_states[label] = tx.update(
+          updates, state.inner_states[label], params, **extra_args
+      )
+    return updates, MultiTransformState(inner_states=inner_states)
 
   return base.GradientTransformationExtraArgs(init_fn, update_fn)

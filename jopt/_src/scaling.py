@@ -100,3 +100,33 @@ def scale_by_learning_rate(
   if callable(learning_rate):
     return scale_by_schedule(lambda count: sign * learning_rate(count))
   return scale(sign * learning_rate)
+
+
+def _centralize_leaf(g: jax.Array) -> jax.Array:
+  if g.ndim < 2:
+    return g
+  return (g - g.mean(axis=tuple(range(1, g.ndim)), keepdims=True)).astype(g.dtype)
+
+
+def centralize() -> base.GradientTransformation:
+  """Gradient centralization: subtracts from each leaf with 2+ axes its mean over all axes but the first.
+
+  .. math::
+    u_{i,\\dots} \\leftarrow u_{i,\\dots} - \\mathrm{mean}_{\\text{axes} \\ge 1}(u_{i,\\dots})
+
+  Leaves with fewer than 2 axes (biases, scalars) pass through. Yong et al.,
+  2020, "Gradient Centralization: A New Optimization Technique for Deep Neural
+  Networks" (https://arxiv.org/abs/2004.01461).
+
+  Returns:
+    A stateless `GradientTransformation`. Updates keep each leaf's dtype.
+
+  Differs from optax: a `params` tree that does not match the updates raises.
+  """
+
+  def update_fn(updates, state, params=None):
+    if params is not None:
+      checks.check_same_structure("centralize", updates, params, "params")
+    return tree.tree_map(_centralize_leaf, updates), state
+
+  return base.GradientTransformation(base.init_empty_state, update_fn)

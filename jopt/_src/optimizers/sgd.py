@@ -1,6 +1,6 @@
 """Stochastic gradient descent and its variants."""
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import jax
 
@@ -8,6 +8,7 @@ from jopt._src import base
 from jopt._src import checks
 from jopt._src import combine
 from jopt._src import momentum as momentum_lib
+from jopt._src import noise
 from jopt._src import scaling
 
 
@@ -51,3 +52,37 @@ def sgd(
   else:
     first = scaling.identity()
   return combine.chain(first, scaling.scale_by_learning_rate(learning_rate))
+
+
+def noisy_sgd(
+    learning_rate: base.ScalarOrSchedule,
+    eta: jax.typing.ArrayLike = 0.01,
+    gamma: jax.typing.ArrayLike = 0.55,
+    key: Union[jax.Array, int, None] = None,
+    *,
+    seed: Optional[int] = None,
+) -> base.GradientTransformationExtraArgs:
+  """SGD on gradients with annealed Gaussian noise added.
+
+  .. math::
+    \\theta_t = \\theta_{t-1} - \\eta_t \\left(g_t + \\sigma_t \\xi_t\\right), \\quad
+    \\sigma_t^2 = \\frac{\\text{eta}}{t^{\\gamma}}, \\quad \\xi_t \\sim N(0, I), \\ t = 1, 2, \\dots
+
+  See `add_noise` (same key use as optax, so the same key gives the same
+  noise). Neelakantan et al., 2015 (https://arxiv.org/abs/1511.06807).
+
+  Args:
+    learning_rate: a non-negative float, scalar array or schedule.
+    eta: the base variance of the noise, >= 0.
+    gamma: the annealing exponent of the variance.
+    key: a PRNG key or an integer seed; `None` warns and uses 0, as optax.
+    seed: deprecated spelling of an integer `key` (as in optax).
+
+  Returns:
+    `chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))`.
+  """
+  checks.check_nonnegative("noisy_sgd", "learning_rate", learning_rate)
+  return combine.chain(
+      noise.add_noise(eta, gamma, key, seed=seed),
+      scaling.scale_by_learning_rate(learning_rate),
+  )
