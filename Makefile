@@ -19,7 +19,7 @@ $(VENV)/.installed-test: $(VENV)/.installed-base pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed-base
-	$(PY) -m experiments.demo
+	$(PY) -m experiments.train --workdir=runs/default
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup tests

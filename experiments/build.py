@@ -174,19 +174,25 @@ def build(c) -> Setup:
   else:
     trainer = jopt.make_train_step(loss_fn, tx)
 
+  chunk = 512  # every split is evaluated in padded chunks of this size: one compile per run
+
   @jax.jit
-  def eval_batch(p, x, y):
+  def eval_batch(p, x, y, valid):
     out = model.apply({"params": p}, x)
     if regression:
-      return jnp.sum((out[:, 0] - y) ** 2), jnp.zeros([])
+      return jnp.sum(valid * (out[:, 0] - y) ** 2), jnp.zeros([])
     logp = jax.nn.log_softmax(out)
-    nll = -jnp.sum(jnp.take_along_axis(logp, y[:, None], axis=1))
-    return nll, jnp.sum(jnp.argmax(out, 1) == y)
+    nll = -jnp.sum(valid * jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0])
+    return nll, jnp.sum(valid * (jnp.argmax(out, 1) == y))
 
   def evaluate(p, split: data_lib.Split) -> dict[str, float]:
+    """Mean loss (cross-entropy or squared error) and accuracy of params `p` on `split`."""
     loss = correct = 0.0
-    for i in range(0, len(split), 2048):
-      l, k = eval_batch(p, split.x[i:i + 2048], split.y[i:i + 2048])
+    for i in range(0, len(split), chunk):
+      x, y = split.x[i:i + chunk], split.y[i:i + chunk]
+      n = len(x)
+      pad = lambda a: np.concatenate([a, np.zeros((chunk - n,) + a.shape[1:], a.dtype)])
+      l, k = eval_batch(p, pad(x), pad(y), (np.arange(chunk) < n).astype(np.float32))
       loss, correct = loss + float(l), correct + float(k)
     out = {"loss": loss / len(split)}
     if not regression:

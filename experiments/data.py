@@ -1,6 +1,7 @@
 """Datasets without downloads (scikit-learn's bundled sets, y = 2x, local MNIST files) and the seeded batch order."""
 
 import dataclasses
+import functools
 import gzip
 import os
 from typing import Optional
@@ -166,8 +167,9 @@ _LOADERS = {
 DATASETS = tuple(_LOADERS) + ("mnist", "fashion_mnist")
 
 
+@functools.lru_cache(maxsize=8)
 def load(name: str, data_dir: str = "") -> Dataset:
-  """The dataset `name` (one of `DATASETS`); MNIST-like sets read from `data_dir`.
+  """The dataset `name` (one of `DATASETS`); MNIST-like sets read from `data_dir` (cached per process).
 
   Raises:
     ConfigError: unknown name, or MNIST files absent or malformed.
