@@ -3,8 +3,9 @@
 `config_from_flags()` starts from `--config` (an ml_collections config file) or
 the default config, then applies every flag given explicitly on the command line.
 A hyperparameter flag (`--b1`, `--momentum`, `--decay_steps`, ...) goes to the
-chosen optimizer or schedule whose signature has that name; a name neither takes
-is an error listing what they do take.
+chosen optimizer or schedule whose signature has that name (a name both take,
+like `gamma`, goes to the optimizer; `--schedule_gamma` to the schedule); a name
+neither takes is an error listing what they do take.
 """
 
 import sys
@@ -54,6 +55,9 @@ def define() -> None:
     who = opt_args.get(name, []) + sched_args.get(name, [])
     flags.DEFINE_string(name, None, "hyperparameter of " + ", ".join(who) + " (a Python literal)")
     _hyper.append(name)
+    if name in opt_args and name in sched_args:  # e.g. gamma: an unambiguous spelling for the schedule
+      flags.DEFINE_string("schedule_" + name, None, f"argument {name} of " + ", ".join(sched_args[name]))
+      _hyper.append("schedule_" + name)
   flags.DEFINE_string("coordinator_address", None, "multi-host: passed to jopt.initialize_distributed")
   flags.DEFINE_integer("num_processes", None, "multi-host: passed to jopt.initialize_distributed")
   flags.DEFINE_integer("process_id", None, "multi-host: passed to jopt.initialize_distributed")
@@ -77,7 +81,9 @@ def config_from_flags() -> Any:
     if not FLAGS[name].present:
       continue
     value = registry.parse_value(FLAGS[name].value)
-    if name in opt_args:
+    if name.startswith("schedule_") and name[len("schedule_"):] in sched_args:
+      config.schedule_kwargs[name[len("schedule_"):]] = value
+    elif name in opt_args:  # a name both take goes to the optimizer; the schedule's is --schedule_<name>
       config.optimizer_kwargs[name] = value
     elif name in sched_args:
       config.schedule_kwargs[name] = value
