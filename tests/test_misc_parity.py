@@ -219,7 +219,9 @@ def test_clip_by_global_norm_closed_form_and_zero_max_norm():
   for name in ("clip_by_global_norm", "clip_by_block_rms"):
     tx = getattr(jopt, name)(0.0)
     u, _ = tx.update(zeros, tx.init(zeros))
-    assert _finite(u), name  # optax: 0/0 = NaN
+    assert _finite(u), name
+    ref = getattr(optax, name)(0.0)
+    assert not _finite(ref.update(zeros, ref.init(zeros))[0]), name  # optax: 0/0 = NaN
 
 
 def test_clip_by_global_norm_is_one_scalar_factor():
