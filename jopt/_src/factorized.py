@@ -1,6 +1,6 @@
 """Adafactor's factored second moment: `scale_by_factored_rms`."""
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
