@@ -120,6 +120,21 @@ def test_state_is_grouped_flat_buffers():
   jax.eval_shape(jopt.fused(jopt.adam(1e-3)).init, params)
 
 
+def test_groups_are_capped_at_leaves_per_group():
+  """10 small leaves in groups of at most 3 (4 buffers), large and lone leaves keep their shape; same numbers."""
+  params = {f"w{i}": jax.random.normal(jax.random.PRNGKey(i), (4, 3)) for i in range(10)}
+  params["big"] = jnp.ones((20, 30))
+  tx = jopt.fused(jopt.adamw(1e-2, weight_decay=0.1), max_fused_leaf_size=256, leaves_per_group=3)
+  mu = tx.init(params).inner_state[0].mu
+  shapes = sorted(v.shape for v in mu.values())
+  assert shapes == [(4, 3), (20, 30), (36,), (36,), (36,)]  # 3 + 3 + 3 + a lone leaf, and "big"
+  grads = _grads(params, 5)
+  p_ref, _, u_ref = _run(jopt.adamw(1e-2, weight_decay=0.1), params, grads)
+  p_fused, _, u_fused = _run(tx, params, grads)
+  _assert_close(p_fused, p_ref, atol=1e-7)
+  _assert_close(u_fused[-1], u_ref[-1], atol=1e-7)
+
+
 def test_bf16_moments_halve_state_bytes():
   params = {f"w{i}": jnp.zeros((64,)) for i in range(10)}
   nbytes = lambda s: sum(l.nbytes for l in jax.tree.leaves(s))
@@ -156,6 +171,8 @@ def test_unknown_and_optax_transforms_are_rejected():
 def test_bad_arguments_and_state():
   with pytest.raises(ValueError, match="fused: `max_fused_leaf_size`"):
     jopt.fused(jopt.adam(1e-3), max_fused_leaf_size=0)
+  with pytest.raises(ValueError, match="fused: `leaves_per_group`"):
+    jopt.fused(jopt.adam(1e-3), leaves_per_group=0)
   tx = jopt.fused(jopt.adam(1e-3))
   params = _tree()
   with pytest.raises(ValueError, match="FusedState"):
