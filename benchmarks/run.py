@@ -208,6 +208,11 @@ def markdown(results: dict) -> str:
     out.append(f"| {r['tree']} | {r['optimizer']} | {r['variant']} | {r['median_ms']:.2f} | "
                f"{r['iqr_ms']:.2f} | {f('vs_optax', '%.2fx')} | {f('vs_roofline', '%.2fx')} | "
                f"{f('adam_bytes_GBps', '%.1f')} |")
+  med = {(r["tree"], r["optimizer"], r["variant"]): r["median_ms"] for r in results["steps"]}
+  clip = [f"{t} {lib} {med[(t, 'clip_adamw', lib)] / med[(t, 'adamw', lib)]:.2f}x"
+          for (t, o, lib) in med if o == "clip_adamw" and (t, "adamw", lib) in med]
+  if clip:
+    out += ["", "clip_by_global_norm + adamw vs adamw alone (same variant): " + ", ".join(clip) + "."]
   if results["compile"]:
     out += ["", "| chain6 leaves | variant | lower s | compile s |", "| ---: | --- | ---: | ---: |"]
     for r in results["compile"]:
@@ -240,22 +245,27 @@ def main(argv: Optional[list] = None) -> dict:
   log = lambda s: print(s, flush=True)
   results = {"machine": machine(), "args": {"trees": trees, "optimizers": optimizers, "rounds": rounds,
                                             "quick": args.quick}, "steps": [], "missing": [], "compile": []}
+  results["state"] = state_bytes()
+  os.makedirs(args.out, exist_ok=True)
+  stem = "quick" if args.quick else "results"
+
+  def write() -> str:  # after every tree, so an interrupted run keeps what it measured
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
+      json.dump(results, f, indent=1)
+    md = markdown(results)
+    with open(os.path.join(args.out, f"{stem}.md"), "w") as f:
+      f.write(md)
+    return md
+
   for t in trees:
     rows, missing = bench_tree(t, optimizers, rounds, args.quick, log)
     results["steps"] += rows
     results["missing"] += missing
+    write()
   for n in ((50,) if args.quick else (200,)) + ((2000,) if args.compile_2000 else ()):
     results["compile"] += compile_chain(n, log)
-  results["state"] = state_bytes()
-  results["machine"]["loadavg_end"] = os.getloadavg()
-  os.makedirs(args.out, exist_ok=True)
-  stem = "quick" if args.quick else "results"
-  with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
-    json.dump(results, f, indent=1)
-  md = markdown(results)
-  with open(os.path.join(args.out, f"{stem}.md"), "w") as f:
-    f.write(md)
-  print(md)
+  print(write())
   return results
 
 
