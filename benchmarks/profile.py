@@ -20,13 +20,11 @@ import optax
 
 import jopt
 from benchmarks import trees as trees_lib
+from benchmarks.run import _step_fn
 
 
 def _step(tx):
-  def step(p, s, g):
-    u, s = tx.update(g, s, p)
-    return jopt.apply_updates(p, u), s
-  return jax.jit(step, donate_argnums=(0, 1))
+  return _step_fn(tx, jopt.apply_updates)  # the suite's jitted update + apply step, donating params and state
 
 
 def hlo_ops(lib, n_leaves: int = 50) -> collections.Counter:
