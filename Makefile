@@ -1,12 +1,14 @@
 # Two commands set everything up on a fresh machine with Python 3.11+ and pip:
 #   make demo   - creates .venv if missing, installs jopt, runs the main job
-#   make test   - creates .venv if missing, installs jopt with test extras, runs the whole suite
+#   make test   - creates .venv if missing, installs jopt with test extras, runs the fast lane
+# `make test-all` runs every test (slow lane included); CI (.ci/run) runs it.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(WORKERS) --dist loadgroup
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test test-all optax-tests bench venv clean
 
 $(VENV)/.installed-base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +24,13 @@ demo: $(VENV)/.installed-base
 	$(PY) -m experiments.train --workdir=runs/default
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n $(WORKERS) --dist loadgroup tests
+	$(PYTEST) -m "not slow" tests
+
+test-all: $(VENV)/.installed-test
+	$(PYTEST) tests
+
+optax-tests: $(VENV)/.installed-test
+	$(PY) tests/optax_suite/run_optax_tests.py
 
 bench: $(VENV)/.installed-base
 	$(PY) -m benchmarks.run

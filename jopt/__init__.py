@@ -18,36 +18,36 @@ from jopt._src.base import init_empty_state
 # --- composition and application ---
 from jopt._src.combine import chain
 from jopt._src.combine import named_chain
-from jopt._src.masking import MaskedNode
-from jopt._src.masking import MaskedState
-from jopt._src.masking import masked
+from jopt._src.transforms.masking import MaskedNode
+from jopt._src.transforms.masking import MaskedState
+from jopt._src.transforms.masking import masked
 from jopt._src.update import apply_updates
 
 # --- building blocks ---
-from jopt._src.adam import ScaleByAdamState
-from jopt._src.adam import scale_by_adam
-from jopt._src.momentum import TraceState
-from jopt._src.momentum import trace
-from jopt._src.regularization import AddDecayedWeightsState
-from jopt._src.regularization import add_decayed_weights
-from jopt._src.scaling import ScaleByScheduleState
-from jopt._src.scaling import identity
-from jopt._src.scaling import scale
-from jopt._src.scaling import scale_by_learning_rate
-from jopt._src.scaling import scale_by_schedule
+from jopt._src.transforms.adam import ScaleByAdamState
+from jopt._src.transforms.adam import scale_by_adam
+from jopt._src.transforms.momentum import TraceState
+from jopt._src.transforms.momentum import trace
+from jopt._src.transforms.regularization import AddDecayedWeightsState
+from jopt._src.transforms.regularization import add_decayed_weights
+from jopt._src.transforms.scaling import ScaleByScheduleState
+from jopt._src.transforms.scaling import identity
+from jopt._src.transforms.scaling import scale
+from jopt._src.transforms.scaling import scale_by_learning_rate
+from jopt._src.transforms.scaling import scale_by_schedule
 
 # --- regularization ---
-from jopt._src.masks import NO_DECAY_NAMES
-from jopt._src.masks import mask_and
-from jopt._src.masks import mask_by_ndim
-from jopt._src.masks import mask_by_path
-from jopt._src.masks import weight_decay_mask
-from jopt._src.proximal import ProximalState
-from jopt._src.proximal import elastic_net_proximal
-from jopt._src.proximal import group_lasso_proximal
-from jopt._src.proximal import l1_proximal
-from jopt._src.regularization import AddL1DecayState
-from jopt._src.regularization import add_l1_decay
+from jopt._src.transforms.masking import NO_DECAY_NAMES
+from jopt._src.transforms.masking import mask_and
+from jopt._src.transforms.masking import mask_by_ndim
+from jopt._src.transforms.masking import mask_by_path
+from jopt._src.transforms.masking import weight_decay_mask
+from jopt._src.transforms.proximal import ProximalState
+from jopt._src.transforms.proximal import elastic_net_proximal
+from jopt._src.transforms.proximal import group_lasso_proximal
+from jopt._src.transforms.proximal import l1_proximal
+from jopt._src.transforms.regularization import AddL1DecayState
+from jopt._src.transforms.regularization import add_l1_decay
 
 # --- schedules ---
 from jopt._src.schedules.batch_scaling import scale_learning_rate
@@ -64,68 +64,68 @@ from jopt._src.schedules.piecewise import piecewise_interpolate_schedule
 from jopt._src.schedules.polynomial import constant_schedule
 from jopt._src.schedules.polynomial import linear_schedule
 from jopt._src.schedules.polynomial import polynomial_schedule
-from jopt._src.schedules.step import multistep_decay
-from jopt._src.schedules.step import step_decay
+from jopt._src.schedules.step_decay import multistep_decay
+from jopt._src.schedules.step_decay import step_decay
 from jopt._src.schedules.warmup import warmup_constant_schedule
 from jopt._src.schedules.warmup import warmup_cosine_decay_schedule
 from jopt._src.schedules.warmup import warmup_exponential_decay_schedule
 from jopt._src.schedules.warmup import warmup_linear_decay_schedule
 
 # --- telemetry and wrappers ---
-from jopt._src.accumulation import MultiSteps
-from jopt._src.accumulation import MultiStepsState
-from jopt._src.conditionality import ApplyIfFiniteState
-from jopt._src.conditionality import apply_if_finite
-from jopt._src.conditionality import skip_large_updates
-from jopt._src.conditionality import skip_not_finite
-from jopt._src.early_stopping import EarlyStopping
-from jopt._src.early_stopping import EarlyStoppingState
-from jopt._src.early_stopping import early_stopping
-from jopt._src.ema import EmaState
-from jopt._src.ema import ema
-from jopt._src.hyperparams import InjectHyperparamsState
-from jopt._src.hyperparams import hyperparams
-from jopt._src.hyperparams import inject_hyperparams
-from jopt._src.lookahead import LookaheadParams
-from jopt._src.lookahead import LookaheadState
-from jopt._src.lookahead import lookahead
-from jopt._src.plateau import ReduceLROnPlateauState
-from jopt._src.plateau import reduce_on_plateau
+from jopt._src.wrappers.accumulation import MultiSteps
+from jopt._src.wrappers.accumulation import MultiStepsState
+from jopt._src.wrappers.conditionality import ApplyIfFiniteState
+from jopt._src.wrappers.conditionality import apply_if_finite
+from jopt._src.wrappers.conditionality import skip_large_updates
+from jopt._src.wrappers.conditionality import skip_not_finite
+from jopt._src.wrappers.early_stopping import EarlyStopping
+from jopt._src.wrappers.early_stopping import EarlyStoppingState
+from jopt._src.wrappers.early_stopping import early_stopping
+from jopt._src.transforms.ema import EmaState
+from jopt._src.transforms.ema import ema
+from jopt._src.wrappers.hyperparams import InjectHyperparamsState
+from jopt._src.wrappers.hyperparams import hyperparams
+from jopt._src.wrappers.hyperparams import inject_hyperparams
+from jopt._src.wrappers.lookahead import LookaheadParams
+from jopt._src.wrappers.lookahead import LookaheadState
+from jopt._src.wrappers.lookahead import lookahead
+from jopt._src.wrappers.plateau import ReduceLROnPlateauState
+from jopt._src.wrappers.plateau import reduce_on_plateau
 
 # --- optimizers ---
-from jopt._src.optimizers.adam import adam
-from jopt._src.optimizers.adam import adamw
+from jopt._src.optimizers.adaptive import adam
+from jopt._src.optimizers.adaptive import adamw
 from jopt._src.optimizers.sgd import sgd
 
 # --- adaptive moments ---
-from jopt._src.adaptive import ScaleByAmsgradState
-from jopt._src.adaptive import ScaleByBeliefState
-from jopt._src.adaptive import scale_by_adamax
-from jopt._src.adaptive import scale_by_amsgrad
-from jopt._src.adaptive import scale_by_belief
-from jopt._src.adaptive import scale_by_radam
-from jopt._src.adaptive import scale_by_yogi
-from jopt._src.optimizers.adam import adabelief
-from jopt._src.optimizers.adam import adamax
-from jopt._src.optimizers.adam import adamaxw
-from jopt._src.optimizers.adam import amsgrad
-from jopt._src.optimizers.adam import nadam
-from jopt._src.optimizers.adam import nadamw
-from jopt._src.optimizers.adam import radam
-from jopt._src.optimizers.adam import yogi
-from jopt._src.optimizers.rms import adadelta
-from jopt._src.optimizers.rms import adagrad
-from jopt._src.optimizers.rms import rmsprop
-from jopt._src.rms import ScaleByAdaDeltaState
-from jopt._src.rms import ScaleByRStdDevState
-from jopt._src.rms import ScaleByRStdDevWithCountState
-from jopt._src.rms import ScaleByRmsState
-from jopt._src.rms import ScaleByRmsWithCountState
-from jopt._src.rms import ScaleByRssState
-from jopt._src.rms import scale_by_adadelta
-from jopt._src.rms import scale_by_rms
-from jopt._src.rms import scale_by_rss
-from jopt._src.rms import scale_by_stddev
+from jopt._src.transforms.adam import ScaleByAmsgradState
+from jopt._src.transforms.adam import ScaleByBeliefState
+from jopt._src.transforms.adam import scale_by_adamax
+from jopt._src.transforms.adam import scale_by_amsgrad
+from jopt._src.transforms.adam import scale_by_belief
+from jopt._src.transforms.adam import scale_by_radam
+from jopt._src.transforms.adam import scale_by_yogi
+from jopt._src.optimizers.adaptive import adabelief
+from jopt._src.optimizers.adaptive import adamax
+from jopt._src.optimizers.adaptive import adamaxw
+from jopt._src.optimizers.adaptive import amsgrad
+from jopt._src.optimizers.adaptive import nadam
+from jopt._src.optimizers.adaptive import nadamw
+from jopt._src.optimizers.adaptive import radam
+from jopt._src.optimizers.adaptive import yogi
+from jopt._src.optimizers.rmsprop import adadelta
+from jopt._src.optimizers.rmsprop import adagrad
+from jopt._src.optimizers.rmsprop import rmsprop
+from jopt._src.transforms.rms import ScaleByAdaDeltaState
+from jopt._src.transforms.rms import ScaleByRStdDevState
+from jopt._src.transforms.rms import ScaleByRStdDevWithCountState
+from jopt._src.transforms.rms import ScaleByRmsState
+from jopt._src.transforms.rms import ScaleByRmsWithCountState
+from jopt._src.transforms.rms import ScaleByRssState
+from jopt._src.transforms.rms import scale_by_adadelta
+from jopt._src.transforms.rms import scale_by_rms
+from jopt._src.transforms.rms import scale_by_rss
+from jopt._src.transforms.rms import scale_by_stddev
 
 # --- training steps ---
 from jopt._src.train.distributed import ProcessInfo
@@ -140,8 +140,8 @@ from jopt._src.train.trainer import Trainer
 from jopt._src.train.trainer import make_train_step
 
 # --- fused multi-tensor path ---
-from jopt._src.fused import FusedState
-from jopt._src.fused import fused
+from jopt._src.wrappers.fused import FusedState
+from jopt._src.wrappers.fused import fused
 
 # --- tuning ---
 from jopt._src.tuning.hypergradient import HypergradientState
@@ -157,34 +157,116 @@ from jopt._src.tuning.sweep import SweepResult
 from jopt._src.tuning.sweep import sweep
 
 # --- clipping, noise, sign, layer-wise, factored ---
-from jopt._src.clipping import clip
-from jopt._src.clipping import clip_by_block_rms
-from jopt._src.clipping import clip_by_global_norm
-from jopt._src.constraints import ZeroNansState
-from jopt._src.constraints import keep_params_nonnegative
-from jopt._src.constraints import zero_nans
-from jopt._src.factorized import FactoredState
-from jopt._src.factorized import scale_by_factored_rms
-from jopt._src.layerwise import ScaleByNovogradState
-from jopt._src.layerwise import scale_by_novograd
-from jopt._src.layerwise import scale_by_param_block_norm
-from jopt._src.layerwise import scale_by_param_block_rms
-from jopt._src.layerwise import scale_by_trust_ratio
-from jopt._src.masking import MultiTransformState
-from jopt._src.masking import multi_transform
-from jopt._src.noise import AddNoiseState
-from jopt._src.noise import add_noise
-from jopt._src.optimizers.factored import adafactor
-from jopt._src.optimizers.layerwise import lamb
-from jopt._src.optimizers.layerwise import lars
-from jopt._src.optimizers.layerwise import novograd
+from jopt._src.transforms.clipping import clip
+from jopt._src.transforms.clipping import clip_by_block_rms
+from jopt._src.transforms.clipping import clip_by_global_norm
+from jopt._src.transforms.constraints import ZeroNansState
+from jopt._src.transforms.constraints import keep_params_nonnegative
+from jopt._src.transforms.constraints import zero_nans
+from jopt._src.transforms.factored import FactoredState
+from jopt._src.transforms.factored import scale_by_factored_rms
+from jopt._src.transforms.layerwise import ScaleByNovogradState
+from jopt._src.transforms.layerwise import scale_by_novograd
+from jopt._src.transforms.layerwise import scale_by_param_block_norm
+from jopt._src.transforms.layerwise import scale_by_param_block_rms
+from jopt._src.transforms.layerwise import scale_by_trust_ratio
+from jopt._src.transforms.masking import MultiTransformState
+from jopt._src.transforms.masking import multi_transform
+from jopt._src.transforms.noise import AddNoiseState
+from jopt._src.transforms.noise import add_noise
+from jopt._src.optimizers.adafactor import adafactor
+from jopt._src.optimizers.trust_ratio import lamb
+from jopt._src.optimizers.trust_ratio import lars
+from jopt._src.optimizers.trust_ratio import novograd
 from jopt._src.optimizers.sgd import noisy_sgd
-from jopt._src.optimizers.sign import lion
-from jopt._src.optimizers.sign import sign_sgd
-from jopt._src.scaling import centralize
-from jopt._src.sign import ScaleByLionState
-from jopt._src.sign import scale_by_lion
-from jopt._src.sign import scale_by_sign
+from jopt._src.optimizers.lion import lion
+from jopt._src.optimizers.lion import sign_sgd
+from jopt._src.transforms.scaling import centralize
+from jopt._src.transforms.sign import ScaleByLionState
+from jopt._src.transforms.sign import scale_by_lion
+from jopt._src.transforms.sign import scale_by_sign
+
+# --- optax's transforms, wrappers and protocol types ---
+from jopt._src.base import AdaptiveGradClipState
+from jopt._src.base import ArrayTree
+from jopt._src.base import ClipByGlobalNormState
+from jopt._src.base import ClipState
+from jopt._src.base import MaskOrFn
+from jopt._src.base import NonNegativeParamsState
+from jopt._src.base import ScaleByTrustRatioState
+from jopt._src.base import ScaleState
+from jopt._src.base import ShouldSkipUpdateFunction
+from jopt._src.base import TransformInitFn
+from jopt._src.base import TransformUpdateExtraArgsFn
+from jopt._src.base import TransformUpdateFn
+from jopt._src.combine import with_extra_args_support
+from jopt._src.microbatching import microbatch
+from jopt._src.transforms.clipping import adaptive_grad_clip
+from jopt._src.transforms.clipping import per_example_global_norm_clip
+from jopt._src.transforms.clipping import per_example_layer_norm_clip
+from jopt._src.transforms.freezing import PartitionState
+from jopt._src.transforms.freezing import freeze
+from jopt._src.transforms.freezing import partition
+from jopt._src.transforms.freezing import selective_transform
+from jopt._src.transforms.scaling import scale_gradient
+from jopt._src.transforms.stateless import set_to_zero
+from jopt._src.transforms.stateless import stateless
+from jopt._src.transforms.stateless import stateless_with_tree_map
+from jopt._src.update import incremental_update
+from jopt._src.update import periodic_update
+from jopt._src.wrappers.apply_every import ApplyEvery
+from jopt._src.wrappers.apply_every import apply_every
+from jopt._src.wrappers.conditionality import ConditionallyMaskState
+from jopt._src.wrappers.conditionality import ConditionallyTransformState
+from jopt._src.wrappers.conditionality import conditionally_mask
+from jopt._src.wrappers.conditionality import conditionally_transform
+from jopt._src.wrappers.flatten import flatten
+from jopt._src.wrappers.hyperparams import InjectStatefulHyperparamsState
+from jopt._src.wrappers.hyperparams import WrappedSchedule
+from jopt._src.wrappers.hyperparams import WrappedScheduleState
+from jopt._src.wrappers.hyperparams import inject_stateful_hyperparams
+from jopt._src.wrappers.monitoring import MonitorState
+from jopt._src.wrappers.monitoring import SnapshotState
+from jopt._src.wrappers.monitoring import measure_with_ema
+from jopt._src.wrappers.monitoring import monitor
+from jopt._src.wrappers.monitoring import snapshot
+
+# --- quasi-Newton and linesearches ---
+from jopt._src.linesearch.backtracking import ScaleByBacktrackingLinesearchState
+from jopt._src.linesearch.backtracking import scale_by_backtracking_linesearch
+from jopt._src.linesearch.lbfgs import ScaleByLBFGSState
+from jopt._src.linesearch.lbfgs import lbfgs
+from jopt._src.linesearch.lbfgs import scale_by_lbfgs
+from jopt._src.linesearch.objective import value_and_grad_from_state
+from jopt._src.linesearch.zoom import ScaleByZoomLinesearchState
+from jopt._src.linesearch.zoom import ZoomLinesearchInfo
+from jopt._src.linesearch.zoom import scale_by_zoom_linesearch
+
+# --- more optimizers ---
+from jopt._src.optimizers.adan import ScaleByAdanState
+from jopt._src.optimizers.adan import adan
+from jopt._src.optimizers.adan import scale_by_adan
+from jopt._src.optimizers.fromage import fromage
+from jopt._src.transforms.normalize import normalize_by_update_norm
+from jopt._src.optimizers.optimistic import optimistic_adam
+from jopt._src.optimizers.optimistic import optimistic_adam_v2
+from jopt._src.optimizers.optimistic import optimistic_gradient_descent
+from jopt._src.optimizers.optimistic import scale_by_optimistic_gradient
+from jopt._src.optimizers.polyak import polyak_sgd
+from jopt._src.optimizers.polyak import scale_by_polyak
+from jopt._src.optimizers.rprop import ScaleByRpropState
+from jopt._src.optimizers.rprop import rprop
+from jopt._src.optimizers.rprop import scale_by_rprop
+from jopt._src.optimizers.signum import signum
+from jopt._src.optimizers.sm3 import ScaleBySM3State
+from jopt._src.optimizers.sm3 import scale_by_sm3
+from jopt._src.optimizers.sm3 import sm3
+
+# --- optax top-level names implemented with optax.contrib's ---
+from jopt._src.contrib.dog import scale_by_distance_over_gradients
+from jopt._src.contrib.privacy import DifferentiallyPrivateAggregateState
+from jopt._src.contrib.privacy import differentially_private_aggregate
+from jopt._src.contrib.privacy import dpsgd
 
 __version__ = "0.1.0"
 
@@ -196,3 +278,7 @@ __all__ = sorted(
 
 # --- namespaces ---
 from jopt import torch  # noqa: E402  (jopt.torch: PyTorch conventions; not flat names)
+from jopt import microbatching  # noqa: E402
+from jopt import schedules  # noqa: E402
+from jopt import transforms  # noqa: E402
+from jopt import contrib  # noqa: E402

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import jopt
-from jopt._src.adaptive import radam_rho
+from jopt._src.numerics import radam_rho
 from parity import assert_trajectories_match, assert_trees_close, gradient_sequence, random_tree, trajectory
 
 SCHED = lambda count: 0.02 * jnp.cos(0.1 * count)  # a schedule both libraries call the same way

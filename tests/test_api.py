@@ -1,7 +1,6 @@
-"""The public API: optax's signatures on every shared name, no optax math in the library, abstract init."""
+"""The public API: every optimizer exported, no optax math in the library, abstract init (signatures: test_optax_namespace.py)."""
 
 import ast
-import inspect
 import pathlib
 
 import jax
@@ -16,63 +15,9 @@ from cases import OPTIMIZERS, small_tree
 JOPT_DIR = pathlib.Path(jopt.__file__).parent
 
 
-def _shared_functions():
-  names = []
-  for name in jopt.__all__:
-    ours, theirs = getattr(jopt, name), getattr(optax, name, None)
-    if theirs is None or inspect.isclass(ours) or not callable(ours) or ours is theirs:
-      continue
-    if not (inspect.isfunction(ours) and inspect.isfunction(theirs)):
-      continue
-    names.append(name)
-  return names
-
-
-SHARED = _shared_functions()
-
-
 def test_every_optimizer_is_exported():
   missing = [n for n in OPTIMIZERS if not hasattr(jopt, n)]
   assert not missing, f"jopt lacks optimizers {missing}"
-
-
-def _same_default(a, b):
-  """Equal values; default functions (optax's may be private) must agree on a range of inputs."""
-  if a is b:
-    return True
-  if inspect.isfunction(a) and inspect.isfunction(b):
-    xs = [0, 1, 5, 100, 10_000]
-    return all(np.allclose(np.asarray(a(x)), np.asarray(b(x)), rtol=1e-6) for x in xs)
-  try:
-    return bool(np.all(a == b)) and type(a) is type(b)
-  except Exception:  # pylint: disable=broad-except
-    return False
-
-
-@pytest.mark.parametrize("name", SHARED)
-def test_signature_matches_optax(name):
-  """optax's parameters are a prefix of jopt's, with equal names, kinds and defaults; extras are keyword-only."""
-  ours = list(inspect.signature(getattr(jopt, name)).parameters.values())
-  theirs = list(inspect.signature(getattr(optax, name)).parameters.values())
-  theirs_pos = [p for p in theirs if p.kind != p.KEYWORD_ONLY]
-  ours_pos = [p for p in ours if p.kind != p.KEYWORD_ONLY]
-  assert [(p.name, p.kind) for p in ours_pos] == [(p.name, p.kind) for p in theirs_pos], name
-  ours_by_name = {p.name: p for p in ours}
-  for p in theirs:
-    assert p.name in ours_by_name, f"{name}: missing parameter {p.name}"
-    q = ours_by_name[p.name]
-    assert q.kind == p.kind, f"{name}.{p.name}: kind {q.kind} != optax {p.kind}"
-    assert _same_default(q.default, p.default), f"{name}.{p.name}: default {q.default!r} != optax {p.default!r}"
-  extras = [p for p in ours if p.name not in {t.name for t in theirs}]
-  for p in extras:
-    assert p.kind == p.KEYWORD_ONLY and p.default is not p.empty, (
-        f"{name}: extra parameter {p.name} must be keyword-only with a default"
-    )
-
-
-def test_shared_names_cover_the_core():
-  for name in ["sgd", "adam", "chain", "trace", "scale_by_adam", "add_decayed_weights", "masked"]:
-    assert name in SHARED
 
 
 ALLOWED_FROM_OPTAX = {

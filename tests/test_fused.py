@@ -9,7 +9,8 @@ import optax
 import pytest
 
 import jopt
-from jopt._src import fused as fused_lib
+from jopt._src import base
+from jopt._src.wrappers import fused as fused_lib
 
 STEPS = 20
 
@@ -61,6 +62,21 @@ def _optimizers():
           jopt.clip_by_global_norm(1.0), jopt.scale_by_adam(), jopt.add_decayed_weights(1e-2),
           jopt.add_decayed_weights(1e-1, mask=_decay_mask), jopt.scale_by_schedule(sched),
           jopt.scale(-1.0))),
+      # Declared elementwise / composite transforms the name-based parser rejected.
+      ("sgd_elastic_net", lambda: jopt.chain(
+          jopt.sgd(0.1), jopt.elastic_net_proximal(l1=0.05, l2=0.1, learning_rate=0.1))),
+      ("inject_adam", lambda: jopt.inject_hyperparams(jopt.adam)(learning_rate=1e-2)),
+      ("clip_adamw_mask", lambda: jopt.chain(
+          jopt.clip_by_global_norm(1.0), jopt.adamw(1e-2, weight_decay=0.1, mask=_decay_mask))),
+      ("inject_adamw_mask", lambda: jopt.inject_hyperparams(jopt.adamw)(
+          learning_rate=sched, weight_decay=0.1, mask=_decay_mask)),
+      ("multi_transform_nested_mask", lambda: jopt.multi_transform(
+          {"adamw": jopt.adamw(1e-2, weight_decay=0.1, mask=_decay_mask),
+           "l1": jopt.chain(jopt.sgd(0.1), jopt.l1_proximal(l1=0.05, learning_rate=0.1))},
+          lambda p: jax.tree.map(lambda x: "l1" if x.dtype == jnp.bfloat16 else "adamw", p))),
+      ("named_chain_apply_if_finite", lambda: jopt.named_chain(
+          ("clip", jopt.clip_by_global_norm(1.0)),
+          ("opt", jopt.apply_if_finite(jopt.adamw(1e-2, mask=_decay_mask), 2)))),
   ]
   out = []
   for name, make in cases:
@@ -161,11 +177,14 @@ def test_per_leaf_transforms_are_rejected_at_build_time(factory, name):
 
 
 def test_unknown_and_optax_transforms_are_rejected():
-  with pytest.raises(ValueError, match="only jopt's own transforms"):
+  # An optax transform declares nothing: named (from its update function) as unknown.
+  with pytest.raises(ValueError, match=r"fused: cannot fuse `<function chain\.<locals>\."
+                     r"update_fn>` from `optax[\w.]*`: it is unknown to jopt"):
     jopt.fused(optax.adam(1e-3))
-  with pytest.raises(ValueError, match="fused: cannot fuse `test_fused"):
-    jopt.fused(jopt.chain(jopt.adam(1e-3), jopt.GradientTransformation(
-        jopt.init_empty_state, lambda u, s, p=None: (u, s))))
+  custom = jopt.GradientTransformation(jopt.init_empty_state, lambda u, s, p=None: (u, s))
+  with pytest.raises(ValueError, match=r"cannot fuse `<function .*<lambda>>` from `test_fused` "
+                     r"\(in chain\[1\]\): it is unknown to jopt"):
+    jopt.fused(jopt.chain(jopt.adam(1e-3), custom))
 
 
 def test_bad_arguments_and_state():
@@ -240,7 +259,154 @@ def test_jit_over_a_mesh():
   _assert_close(p_mesh, p_ref, atol=1e-7)
 
 
-def test_parser_knows_the_supported_transforms():
-  # Every building block the fused path claims is resolvable by name in jopt._src.
-  assert not fused_lib.ELEMENTWISE & fused_lib.PER_LEAF
-  assert fused_lib.GLOBAL == {"clip_by_global_norm"}
+# --- what `fused` reads: the kinds transforms declare where they are built ---
+
+
+def test_inject_hyperparams_learning_rate_written_into_the_state_takes_effect():
+  """Writing `learning_rate` into the state mid-run acts on the fused path as on the per-leaf."""
+  params = _tree()
+  grads = _grads(params, STEPS)
+  make = lambda: jopt.inject_hyperparams(jopt.adam)(learning_rate=1e-2)
+
+  def run(tx, hyperparams_of):
+    state = tx.init(params)
+
+    @jax.jit
+    def step(p, s, g):
+      u, s = tx.update(g, s, p)
+      return jopt.apply_updates(p, u), s
+
+    p = params
+    for i, g in enumerate(grads):
+      if i == STEPS // 2:
+        hyperparams_of(state)["learning_rate"] = jnp.asarray(1e-3)
+      p, state = step(p, state, g)
+    return p, state
+
+  p_ref, _ = run(make(), lambda s: s.hyperparams)
+  fused = lambda: jopt.fused(make(), max_fused_leaf_size=256)
+  p_fused, state = run(fused(), lambda s: s.inner_state.hyperparams)
+  _assert_close(p_fused, p_ref, atol=1e-7)
+  assert float(jopt.hyperparams(state)["learning_rate"]) == pytest.approx(1e-3)
+  p_unchanged, _ = run(fused(), lambda s: {})
+  assert not np.allclose(np.asarray(p_unchanged["dense"]["w"]), np.asarray(p_fused["dense"]["w"]))
+
+
+def test_error_names_each_unfusable_transform_and_why():
+  with pytest.raises(ValueError) as err:
+    jopt.fused(jopt.adafactor(1e-3))
+  msg = str(err.value)
+  assert msg.count("cannot fuse") == 3, msg  # not the elementwise parts (learning rate, scale)
+  for name, where, why in [
+      ("scale_by_factored_rms", "chain[0]", "row and column second moments of each matrix"),
+      ("clip_by_block_rms", "chain[1]", "the RMS of each leaf"),
+      ("scale_by_param_block_rms", "chain[3]", "the RMS of each parameter leaf"),
+  ]:
+    assert f"fused: cannot fuse `{name}` (in {where}): it works leaf by leaf ({why})" in msg, msg
+  with pytest.raises(ValueError, match=r"^fused: cannot fuse `scale_by_trust_ratio` "
+                     r"\(in inject_hyperparams\(lamb\) > chain\[2\]\): it works leaf") as err:
+    jopt.fused(jopt.inject_hyperparams(jopt.lamb)(learning_rate=1e-3))
+  assert str(err.value).count("cannot fuse") == 1
+  with pytest.raises(ValueError, match=r"cannot fuse `add_noise` \(in chain\[0\]\)"):
+    jopt.fused(jopt.noisy_sgd(1e-3, key=0))
+  with pytest.raises(ValueError, match=r"cannot fuse `group_lasso_proximal` \(in chain\[1\]\)"):
+    jopt.fused(jopt.chain(jopt.sgd(0.1), jopt.group_lasso_proximal(0.1, 0.1)))
+  with pytest.raises(ValueError, match=r"cannot fuse `MultiSteps`: its `should_skip_update_fn`"):
+    skip = lambda updates, step, params: (False, ())
+    jopt.fused(jopt.MultiSteps(jopt.adam(1e-3), 2, should_skip_update_fn=skip))
+
+
+@pytest.mark.parametrize("name,fusable", [
+    ("sgd", True), ("adam", True), ("adamw", True), ("nadam", True), ("nadamw", True),
+    ("adamax", True), ("adamaxw", True), ("amsgrad", True), ("radam", True), ("adabelief", True),
+    ("yogi", True), ("adagrad", True), ("rmsprop", True), ("adadelta", True), ("lion", True),
+    ("sign_sgd", True), ("lamb", False), ("lars", False), ("novograd", False),
+    ("adafactor", False),
+])
+def test_aliases_are_fusable_exactly_when_all_their_parts_are(name, fusable):
+  make = getattr(jopt, name)
+  for tx in (make(1e-3), jopt.inject_hyperparams(make)(1e-3)):
+    if fusable:
+      jopt.fused(tx).init({"w": jnp.zeros((2, 3))})
+    else:
+      with pytest.raises(ValueError, match="works leaf by leaf"):
+        jopt.fused(tx)
+
+
+def test_renaming_cannot_break_fused():
+  """`fused` reads declarations, never a function's code, closure or name."""
+  source = open(fused_lib.__file__).read()
+  for word in ("__code__", "__closure__", "__qualname__", "co_freevars", "cell_contents"):
+    assert word not in source
+  make = lambda: jopt.named_chain(
+      ("clip", jopt.clip_by_global_norm(1.0)),
+      ("opt", jopt.chain(jopt.scale_by_adam(), jopt.add_decayed_weights(0.1, mask=_decay_mask),
+                         jopt.scale_by_learning_rate(1e-2))))
+  tx = make()
+
+  def rename(t):  # what renaming the locals of every factory would do
+    t.update.__name__ = t.update.__qualname__ = "renamed"
+    for child in base.fusion_info(t).info.get("children", ()):
+      rename(child)
+
+  rename(tx)
+  params = _tree()
+  grads = _grads(params, 5)
+  p_ref, _, _ = _run(make(), params, grads)
+  p_fused, state, _ = _run(jopt.fused(tx, max_fused_leaf_size=256), params, grads)
+  _assert_close(p_fused, p_ref, atol=1e-7)
+  mu = state.inner_state["opt"][0].mu
+  assert {"float32_m1", "float32_m0", "bfloat16_m1", "bfloat16_m0"} <= set(mu)  # split by mask
+  # A transform that declares nothing, deep in jopt's combinators: named as unknown, with its place.
+  with pytest.raises(ValueError, match=r"^fused: cannot fuse `<function scale_by_rms\.<locals>\."
+                     r"update_fn>` from `optax[\w.]*` \(in named_chain\['opt'\] > chain\[1\]\): "
+                     r"it is unknown to jopt"):
+    jopt.fused(jopt.named_chain(("clip", jopt.clip_by_global_norm(1.0)),
+                                ("opt", jopt.chain(jopt.scale_by_adam(), optax.scale_by_rms()))))
+
+
+@pytest.mark.parametrize("make,name,kind", [
+    (lambda: jopt.scale_by_adam(), "scale_by_adam", "elementwise"),
+    (lambda: jopt.trace(0.9), "trace", "elementwise"),
+    (lambda: jopt.add_decayed_weights(0.1), "add_decayed_weights", "elementwise"),
+    (lambda: jopt.l1_proximal(0.1, 0.1), "l1_proximal", "elementwise"),
+    (lambda: jopt.elastic_net_proximal(0.1, 0.1, 0.1), "elastic_net_proximal", "elementwise"),
+    (lambda: jopt.clip_by_global_norm(1.0), "clip_by_global_norm", "global"),
+    (lambda: jopt.group_lasso_proximal(0.1, 0.1), "group_lasso_proximal", "per_leaf"),
+    (lambda: jopt.clip_by_block_rms(1.0), "clip_by_block_rms", "per_leaf"),
+    (lambda: jopt.scale_by_trust_ratio(), "scale_by_trust_ratio", "per_leaf"),
+    (lambda: jopt.centralize(), "centralize", "per_leaf"),
+    (lambda: jopt.stateless(lambda u, p: u), "stateless", "unknown"),
+    (lambda: jopt.chain(), "chain", "composite"),
+    (lambda: jopt.masked(jopt.trace(0.9), _decay_mask), "masked", "composite"),
+    (lambda: jopt.inject_hyperparams(jopt.sgd)(0.1), "inject_hyperparams(sgd)", "composite"),
+    (lambda: jopt.MultiSteps(jopt.sgd(0.1), 2), "MultiSteps", "composite"),
+    (lambda: jopt.MultiSteps(jopt.sgd(0.1), 2).gradient_transformation(), "MultiSteps",
+     "composite"),
+])
+def test_declared_kinds(make, name, kind):
+  info = base.fusion_info(make())
+  assert (info.name, info.kind) == (name, kind)
+
+
+def test_a_kind_declared_on_a_masked_transform_goes_to_what_it_masks():
+  tx = jopt.add_decayed_weights(0.1, mask=_decay_mask)  # with_mask > masked > (wrapper) > leaf
+  info = base.fusion_info(tx)
+  assert (info.kind, info.info["forwards"]) == ("composite", True)
+  while info.kind == "composite":
+    inner = info.info["children"][0]
+    info = base.fusion_info(inner)
+  assert (info.name, info.kind) == ("add_decayed_weights", "elementwise")
+  with pytest.raises(ValueError, match="declare_fusion: `kind` must be one of"):
+    base.declare_fusion(jopt.identity(), "pointwise", "identity")
+  assert base.fusion_info(jopt.GradientTransformation(jopt.init_empty_state, len)) is None
+
+
+def test_a_factory_that_does_not_pass_its_mask_through_is_rejected():
+  def my_adamw(learning_rate, mask):
+    return jopt.adamw(learning_rate, mask=lambda p: mask(p))  # a new mask object
+
+  tx = jopt.inject_hyperparams(my_adamw, static_args="mask")(1e-3, mask=_decay_mask)
+  with pytest.raises(ValueError, match=r"cannot fuse `masked` \(in inject_hyperparams\(my_adamw\) "
+                     r"> chain\[1\]\): its mask is not handed on"):
+    jopt.fused(tx)

@@ -362,7 +362,7 @@ def test_bad_input_raises_at_build_time(build, match):
 
 def test_docstring_examples():
   modules = ["batch_scaling", "cosine", "cyclic", "exponential", "join", "onecycle", "piecewise",
-             "polynomial", "step", "warmup"]
+             "polynomial", "step_decay", "warmup"]
   for name in modules:
     module = importlib.import_module(f"jopt._src.schedules.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

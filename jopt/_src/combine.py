@@ -2,11 +2,21 @@
 
 from typing import Any
 
+from jopt._src import checks
 from jopt._src import base
 
 
-def with_extra_args(tx: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
-  """`tx` as a `GradientTransformationExtraArgs` that ignores extra keyword arguments."""
+def with_extra_args_support(tx: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
+  """`tx` as a `GradientTransformationExtraArgs` whose `update` accepts and ignores extra keyword arguments.
+
+  A `GradientTransformationExtraArgs` is returned as it is.
+
+  Args:
+    tx: any transform.
+
+  Returns:
+    A `GradientTransformationExtraArgs` with `tx`'s `init` and state.
+  """
   if isinstance(tx, base.GradientTransformationExtraArgs):
     return tx
 
@@ -14,7 +24,10 @@ def with_extra_args(tx: base.GradientTransformation) -> base.GradientTransformat
     del extra_args
     return tx.update(updates, state, params)
 
-  return base.GradientTransformationExtraArgs(tx.init, update_fn)
+  return base.declare_fusion(
+      base.GradientTransformationExtraArgs(tx.init, update_fn), "composite",
+      "with_extra_args_support", children=(tx,), forwards=True,
+      rebuild=lambda kids, remask: with_extra_args_support(kids[0]))
 
 
 def _check_transforms(fn: str, transforms: Any) -> None:
@@ -25,6 +38,7 @@ def _check_transforms(fn: str, transforms: Any) -> None:
       )
 
 
+@checks.public
 def chain(*args: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
   """Applies transforms in sequence; the state is the tuple of their states.
 
@@ -44,7 +58,7 @@ def chain(*args: base.GradientTransformation) -> base.GradientTransformationExtr
     ...                 jopt.scale_by_learning_rate(1e-3))
   """
   _check_transforms("chain", args)
-  transforms = [with_extra_args(t) for t in args]
+  transforms = [with_extra_args_support(t) for t in args]
 
   def init_fn(params):
     return tuple(t.init(params) for t in transforms)
@@ -63,9 +77,12 @@ def chain(*args: base.GradientTransformation) -> base.GradientTransformationExtr
       new_state.append(s)
     return updates, tuple(new_state)
 
-  return base.GradientTransformationExtraArgs(init_fn, update_fn)
+  return base.declare_fusion(
+      base.GradientTransformationExtraArgs(init_fn, update_fn), "composite", "chain",
+      children=args, rebuild=lambda kids, remask: chain(*kids))
 
 
+@checks.public
 def named_chain(*args: tuple[str, base.GradientTransformation]) -> base.GradientTransformationExtraArgs:
   """`chain` with a name for each transform; the state is a dict keyed by name.
 
@@ -79,7 +96,7 @@ def named_chain(*args: tuple[str, base.GradientTransformation]) -> base.Gradient
   if len(names) != len(set(names)):
     raise ValueError(f"named_chain: names must be unique, got {names}.")
   _check_transforms("named_chain", [t for _, t in args])
-  transforms = [(name, with_extra_args(t)) for name, t in args]
+  transforms = [(name, with_extra_args_support(t)) for name, t in args]
 
   def init_fn(params):
     return {name: t.init(params) for name, t in transforms}
@@ -93,4 +110,7 @@ def named_chain(*args: tuple[str, base.GradientTransformation]) -> base.Gradient
       updates, new_state[name] = t.update(updates, state[name], params, **extra_args)
     return updates, new_state
 
-  return base.GradientTransformationExtraArgs(init_fn, update_fn)
+  return base.declare_fusion(
+      base.GradientTransformationExtraArgs(init_fn, update_fn), "composite", "named_chain",
+      children=tuple(t for _, t in args), names=tuple(names),
+      rebuild=lambda kids, remask: named_chain(*zip(names, kids)))

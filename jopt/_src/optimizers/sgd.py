@@ -7,11 +7,12 @@ import jax
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import combine
-from jopt._src import momentum as momentum_lib
-from jopt._src import noise
-from jopt._src import scaling
+from jopt._src.transforms import momentum as momentum_lib
+from jopt._src.transforms import noise
+from jopt._src.transforms import scaling
 
 
+@checks.public
 def sgd(
     learning_rate: base.ScalarOrSchedule,
     momentum: Optional[jax.typing.ArrayLike] = None,
@@ -54,6 +55,7 @@ def sgd(
   return combine.chain(first, scaling.scale_by_learning_rate(learning_rate))
 
 
+@checks.public
 def noisy_sgd(
     learning_rate: base.ScalarOrSchedule,
     eta: jax.typing.ArrayLike = 0.01,

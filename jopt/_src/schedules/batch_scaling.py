@@ -8,6 +8,7 @@ from jopt._src import checks
 _RULES = ("linear", "sqrt")
 
 
+@checks.public
 def scale_learning_rate(
     base_lr: base.ScalarOrSchedule,
     base_batch_size: int,

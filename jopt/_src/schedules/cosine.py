@@ -8,6 +8,7 @@ from jopt._src import checks
 from jopt._src.schedules import _common
 
 
+@checks.public
 def cosine_decay_schedule(
     init_value: jax.typing.ArrayLike,
     decay_steps: int,

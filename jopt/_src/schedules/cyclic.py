@@ -5,6 +5,7 @@ from typing import Iterable, Optional
 import jax
 import jax.numpy as jnp
 
+from jopt._src import checks
 from jopt._src import base
 from jopt._src.schedules import _common
 from jopt._src.schedules import join
@@ -13,6 +14,7 @@ from jopt._src.schedules import warmup
 _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
 
+@checks.public
 def cyclic_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,
@@ -87,6 +89,7 @@ def cyclic_schedule(
   return schedule
 
 
+@checks.public
 def sgdr_schedule(cosine_kwargs: Iterable[dict[str, jax.typing.ArrayLike]]) -> base.Schedule:
   """SGD with warm restarts: `warmup_cosine_decay_schedule` cycles joined end to end.
 

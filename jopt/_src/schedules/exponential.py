@@ -10,6 +10,7 @@ from jopt._src import checks
 from jopt._src.schedules import _common
 
 
+@checks.public
 def exponential_decay(
     init_value: jax.typing.ArrayLike,
     transition_steps: int,
@@ -87,6 +88,7 @@ def exponential_decay_checked(fn, init_value, transition_steps, decay_rate, tran
   return schedule
 
 
+@checks.public
 def inverse_time_decay(
     init_value: jax.typing.ArrayLike,
     decay_steps: int,

@@ -5,10 +5,12 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+from jopt._src import checks
 from jopt._src import base
 from jopt._src.schedules import _common
 
 
+@checks.public
 def join_schedules(
     schedules: Sequence[base.Schedule], boundaries: Sequence[int]
 ) -> base.Schedule:

@@ -23,6 +23,7 @@ def _check_phases(fn: str, transition_steps, names, pcts, bounds) -> None:
     )
 
 
+@checks.public
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: jax.typing.ArrayLike,
@@ -79,6 +80,7 @@ def linear_onecycle_schedule(
   )
 
 
+@checks.public
 def cosine_onecycle_schedule(
     transition_steps: int,
     peak_value: jax.typing.ArrayLike,

@@ -21,6 +21,7 @@ def _sorted_items(fn: str, boundaries_and_scales: Optional[dict[int, float]]):
   return boundaries, scales
 
 
+@checks.public
 def piecewise_constant_schedule(
     init_value: jax.typing.ArrayLike,
     boundaries_and_scales: Optional[dict[int, float]] = None,
@@ -60,6 +61,7 @@ def piecewise_constant_schedule(
   return schedule
 
 
+@checks.public
 def piecewise_interpolate_schedule(
     interpolate_type: str,
     init_value: jax.typing.ArrayLike,

@@ -10,6 +10,7 @@ from jopt._src import checks
 from jopt._src.schedules import _common
 
 
+@checks.public
 def constant_schedule(value: jax.typing.ArrayLike) -> base.Schedule:
   """A schedule that returns `value` at every step.
 
@@ -39,6 +40,7 @@ def constant_schedule(value: jax.typing.ArrayLike) -> base.Schedule:
   return schedule
 
 
+@checks.public
 def polynomial_schedule(
     init_value: jax.typing.ArrayLike,
     end_value: jax.typing.ArrayLike,
@@ -102,6 +104,7 @@ def _polynomial(init_value: Any, end_value: Any, power: Any, transition_steps: A
   return schedule
 
 
+@checks.public
 def linear_schedule(
     init_value: jax.typing.ArrayLike,
     end_value: jax.typing.ArrayLike,

@@ -14,6 +14,7 @@ from jopt._src.schedules import join
 from jopt._src.schedules import polynomial
 
 
+@checks.public
 def warmup_constant_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,
@@ -50,6 +51,7 @@ def _check_total(fn: str, warmup_steps, decay_steps) -> None:
       )
 
 
+@checks.public
 def warmup_cosine_decay_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,
@@ -112,6 +114,7 @@ def warmup_cosine_decay_schedule(
   )
 
 
+@checks.public
 def warmup_exponential_decay_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,
@@ -155,6 +158,7 @@ def warmup_exponential_decay_schedule(
   )
 
 
+@checks.public
 def warmup_linear_decay_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,

@@ -5,6 +5,8 @@ from typing import NamedTuple, Optional
 
 import jax
 
+from jopt._src import checks
+
 ENV_COORDINATOR = "JOPT_COORDINATOR_ADDRESS"
 ENV_NUM_PROCESSES = "JOPT_NUM_PROCESSES"
 ENV_PROCESS_ID = "JOPT_PROCESS_ID"
@@ -117,10 +119,7 @@ def process_batch_slice(global_batch_size: int) -> slice:
     A `slice` into the global batch.
   """
   n, i = jax.process_count(), jax.process_index()
-  if isinstance(global_batch_size, bool) or not isinstance(global_batch_size, int) or global_batch_size < 1:
-    raise ValueError(
-        f"process_batch_slice: `global_batch_size` must be a positive integer, got {global_batch_size!r}."
-    )
+  checks.check_int("process_batch_slice", "global_batch_size", global_batch_size, 1)
   if global_batch_size % n:
     raise ValueError(
         f"process_batch_slice: the global batch size {global_batch_size} is not divisible by the "

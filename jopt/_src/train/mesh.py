@@ -147,20 +147,21 @@ def mesh_variant(
 
   def step(state: state_lib.TrainState, batch: Any):
     batch = make_global_batch(batch, mesh, axis_name)
-    key = (jax.tree.structure(state), tuple(jnp.shape(x) for x in jax.tree.leaves(state)))
-    if key not in cache:
+    leaves, treedef = jax.tree.flatten(state)
+    if treedef not in cache:
       shardings = shardings_for(state)
-      cache[key] = shardings, jax.jit(
+      cache[treedef] = jax.tree.leaves(shardings)[0], shardings, jax.jit(
           step_fn,
           in_shardings=(shardings, NamedSharding(mesh, P(axis_name))),
           out_shardings=(shardings, replicated),
           donate_argnums=(0,) if donate else (),
       )
-    shardings, fn = cache[key]
-    placed = jax.tree.map(
-        lambda x, s: isinstance(x, jax.Array) and x.sharding == s, state, shardings
-    )
-    if not all(jax.tree.leaves(placed)):  # e.g. a state restored onto one device
+    first_sharding, shardings, fn = cache[treedef]
+    # The state is placed by `init` and stays placed (the step's outputs have these shardings),
+    # so one leaf tells whether it came from elsewhere (e.g. a restored checkpoint): no walk over
+    # every leaf on the host at each step.
+    first = leaves[0]
+    if not (isinstance(first, jax.Array) and first.sharding == first_sharding):
       state = jax.tree.map(put_global, state, shardings)
     return fn(state, batch)
 

@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 
 from jopt._src import base
+from jopt._src import numerics
 from jopt._src import update as update_lib
 from jopt._src.train import state as state_lib
 
 try:  # the hyperparameter telemetry reader; metrics carry no hyperparameters without it.
-  from jopt._src.hyperparams import hyperparams as _read_hyperparams
+  from jopt._src.wrappers.hyperparams import hyperparams as _read_hyperparams
 except ImportError:  # pragma: no cover
   _read_hyperparams = None
 
@@ -69,16 +70,6 @@ def check_loss(fn: str, out_shape: Any, has_aux: bool) -> None:
     )
   if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
     raise ValueError(f"{fn}: loss_fn must return a real floating loss, got dtype {dtype}.")
-
-
-def _sq_norm(tree: Any) -> jax.Array:
-  leaves = [x for x in jax.tree.leaves(tree) if x is not None]
-  total = jnp.zeros([], jnp.float32)
-  for x in leaves:
-    x = jnp.asarray(x)
-    x = jnp.abs(x) if jnp.iscomplexobj(x) else x
-    total = total + jnp.sum(jnp.square(x.astype(jnp.promote_types(x.dtype, jnp.float32))))
-  return total
 
 
 def _pmean_floats(tree: Any, axis_name: str) -> Any:
@@ -183,8 +174,8 @@ def train_step_body(
     new_params = update_lib.apply_updates(params, updates)
     metrics = {
         "loss": loss,
-        "grad_norm": jnp.sqrt(_sq_norm(grads)),
-        "update_norm": jnp.sqrt(_sq_norm(updates)),
+        "grad_norm": numerics.global_norm(grads),
+        "update_norm": numerics.global_norm(updates),
         "hyperparams": {} if _read_hyperparams is None else _read_hyperparams(opt_state),
     }
     if isinstance(aux, dict):

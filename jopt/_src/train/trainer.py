@@ -6,6 +6,7 @@ from typing import Any, Callable, Optional
 import jax
 from jax.sharding import Mesh
 
+from jopt._src import checks
 from jopt._src import base
 from jopt._src.train import mesh as mesh_lib
 from jopt._src.train import pmap as pmap_lib
@@ -43,6 +44,7 @@ class Trainer:
   mesh: Optional[Mesh] = None
 
 
+@checks.public
 def make_train_step(
     loss_fn: step_lib.LossFn,
     tx: base.GradientTransformation,

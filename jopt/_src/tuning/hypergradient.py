@@ -5,13 +5,13 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from jopt._src import adam as adam_lib
+from jopt._src.transforms import adam as adam_lib
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import combine
-from jopt._src import momentum as momentum_lib
-from jopt._src import scaling
-from jopt._src import tree
+from jopt._src.transforms import momentum as momentum_lib
+from jopt._src.transforms import scaling
+from jopt._src import numerics
 
 
 class HypergradientState(NamedTuple):
@@ -32,6 +32,7 @@ def _inner_product(a: Any, b: Any) -> jax.Array:
   return total
 
 
+@checks.public
 def hypergradient_descent(
     direction: base.GradientTransformation,
     learning_rate: jax.typing.ArrayLike,
@@ -80,13 +81,13 @@ def hypergradient_descent(
       )
     checks.check_nonnegative(fn, name, value)
     checks.check_finite(fn, name, value)
-  direction = combine.with_extra_args(direction)
+  direction = combine.with_extra_args_support(direction)
 
   def init_fn(params):
     return HypergradientState(
-        count=tree.init_count(),
+        count=numerics.init_count(),
         hyperparams={"learning_rate": jnp.asarray(learning_rate, jnp.float32)},
-        prev_direction=tree.zeros_like(params),
+        prev_direction=numerics.zeros_like(params),
         inner_state=direction.init(params),
     )
 
@@ -97,17 +98,18 @@ def hypergradient_descent(
         _inner_product(updates, state.prev_direction)
     )
     d, inner_state = direction.update(updates, state.inner_state, params, **extra_args)
-    new_updates = tree.tree_map(lambda x, g: (-alpha * x).astype(g.dtype), d, updates)
+    new_updates = numerics.tree_map(lambda x, g: (-alpha * x).astype(g.dtype), d, updates)
     return new_updates, HypergradientState(
-        count=tree.safe_increment(state.count),
+        count=numerics.safe_increment(state.count),
         hyperparams={"learning_rate": alpha},
-        prev_direction=tree.cast_like(d, state.prev_direction),
+        prev_direction=numerics.cast_like(d, state.prev_direction),
         inner_state=inner_state,
     )
 
   return base.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@checks.public
 def hd_sgd(
     learning_rate: jax.typing.ArrayLike,
     hypergrad_lr: jax.typing.ArrayLike = 1e-3,
@@ -147,6 +149,7 @@ def hd_sgd(
   return hypergradient_descent(direction, learning_rate, hypergrad_lr)
 
 
+@checks.public
 def hd_adam(
     learning_rate: jax.typing.ArrayLike,
     hypergrad_lr: jax.typing.ArrayLike = 1e-7,

@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jopt._src import checks
 from jopt._src import base
-from jopt._src.optimizers import adam as adam_opt
+from jopt._src.optimizers import adaptive as adam_opt
 from jopt._src.train import state as state_lib
 from jopt._src.train import step as step_lib
 
@@ -176,8 +177,7 @@ def meta_tune(
     A `MetaTuneResult`.
   """
   fn = "meta_tune"
-  if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-    raise ValueError(f"{fn}: `num_steps` must be an integer >= 1, got {num_steps!r}.")
+  checks.check_int(fn, "num_steps", num_steps, 1)
   for name, value in init_hyperparams.items():
     if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and value > 0):
       raise ValueError(

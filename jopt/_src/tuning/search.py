@@ -6,6 +6,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from jopt._src import checks
+
 DISTRIBUTIONS = ("log", "uniform")
 
 
@@ -53,8 +55,7 @@ def random_search(
     name -> float64 vector of length `num_trials`, ready for `jopt.sweep`.
   """
   fn = "random_search"
-  if isinstance(num_trials, bool) or not isinstance(num_trials, (int, np.integer)) or num_trials < 1:
-    raise ValueError(f"{fn}: `num_trials` must be an integer >= 1, got {num_trials!r}.")
+  checks.check_int(fn, "num_trials", num_trials, 1)
   if not space:
     raise ValueError(f"{fn}: `space` must name at least one hyperparameter, got {{}}.")
   rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jopt._src import base
-from jopt._src import hyperparams as hyperparams_lib
+from jopt._src.wrappers import hyperparams as hyperparams_lib
 from jopt._src.train import state as state_lib
 from jopt._src.train import step as step_lib
 
@@ -58,8 +58,10 @@ def _check_sweep_args(
         f"{fn}: every swept hyperparameter needs the same number of trials, got "
         f"{ {k: v.size for k, v in values.items()} }."
     )
-  # Build once with the whole vectors: the optimizer's own argument checks see every trial's value.
-  optimizer(**fixed, **values)
+  # Build once per trial (Python only, no compilation): the optimizer's own argument checks see
+  # every trial's value and name the optimizer.
+  for i in range(sizes.pop()):
+    optimizer(**fixed, **{k: v[i] for k, v in values.items()})
   return values
 
 
@@ -68,7 +70,10 @@ def _trial_program(loss_fn, optimizer, fixed, swept, has_aux, eval_fn):
   dtype = jnp.float32
 
   def make_tx(hp):
-    return hyperparams_lib.inject_hyperparams(optimizer)(**fixed, **hp)
+    # Every argument but the swept ones is the same in every trial: static, so the math is the
+    # unwrapped optimizer's (e.g. `1 - b2` from the Python float); only swept values live in the state.
+    static = tuple(n for n in inspect.signature(optimizer).parameters if n not in hp)
+    return hyperparams_lib.inject_hyperparams(optimizer, static_args=static)(**fixed, **hp)
 
   def init(hp, params, rng):
     # Built from this trial's (possibly traced) values, so the state stores them.

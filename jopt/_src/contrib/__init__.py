@@ -1,0 +1,1 @@
+"""Contributed optimizers (optax.contrib's algorithms), one module per algorithm."""
