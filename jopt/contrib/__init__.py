@@ -62,6 +62,17 @@ from jopt._src.contrib.sophia import scale_by_sophia  # extra: in optax.contrib.
 from jopt._src.contrib.sophia import sophia
 from jopt._src.wrappers.plateau import ReduceLROnPlateauState
 from jopt._src.wrappers.plateau import reduce_on_plateau
+# Beyond optax.contrib: research optimizers optax lacks.
+from jopt._src.research.kron import ScaleByKronState
+from jopt._src.research.kron import kron
+from jopt._src.research.kron import precond_update_prob_schedule
+from jopt._src.research.kron import scale_by_kron
+from jopt._src.research.shampoo import ScaleByShampooState
+from jopt._src.research.shampoo import scale_by_shampoo
+from jopt._src.research.shampoo import shampoo
+from jopt._src.research.soap import ScaleBySoapState
+from jopt._src.research.soap import scale_by_soap
+from jopt._src.research.soap import soap
 
 __all__ = [
     "COCOBState",
@@ -83,7 +94,10 @@ __all__ = [
     "ReduceLROnPlateauState",
     "SAMState",
     "ScaleByAdemamixState",
+    "ScaleByKronState",
+    "ScaleByShampooState",
     "ScaleBySimplifiedAdEMAMixState",
+    "ScaleBySoapState",
     "ScheduleFreeState",
     "SophiaState",
     "SplitRealAndImaginaryState",
@@ -98,12 +112,14 @@ __all__ = [
     "dpsgd",
     "galore",
     "hutchinson_estimator_diag_hessian",
+    "kron",
     "madgrad",
     "mechanize",
     "momo",
     "momo_adam",
     "muon",
     "normalize",
+    "precond_update_prob_schedule",
     "prodigy",
     "reduce_on_plateau",
     "sam",
@@ -114,15 +130,20 @@ __all__ = [
     "scale_by_dog",
     "scale_by_dowg",
     "scale_by_galore",
+    "scale_by_kron",
     "scale_by_madgrad",
     "scale_by_muon",
+    "scale_by_shampoo",
     "scale_by_simplified_ademamix",
+    "scale_by_soap",
     "scale_by_sophia",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_eval_params",
     "schedule_free_sgd",
+    "shampoo",
     "simplified_ademamix",
+    "soap",
     "sophia",
     "split_real_and_imaginary",
 ]

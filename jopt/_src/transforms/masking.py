@@ -13,6 +13,7 @@ import jax
 from jopt._src import checks
 from jopt._src import base
 from jopt._src import combine
+from jopt._src.tree_utils import state_access
 
 Mask = Union[Any, Callable[[base.Params], Any]]
 
@@ -80,6 +81,10 @@ def masked(
   inner = combine.with_extra_args_support(inner)
 
   def init_fn(params):
+    if state_access.is_params_marker(params):
+      # `tree_map_params` (jopt's or optax's) maps a function over the state's params-shaped
+      # slots by passing a marker: there is no tree to mask, the marker goes through.
+      return MaskedState(inner_state=inner.init(params))
     mask_tree = resolve_mask("masked", mask, params)
     return MaskedState(inner_state=inner.init(_mask_tree(params, mask_tree)))
 
@@ -168,6 +173,10 @@ def multi_transform(
     }
 
   def init_fn(params):
+    if state_access.is_params_marker(params):  # see `masked`
+      return MultiTransformState(
+          inner_states={k: MaskedState(inner_state=tx.init(params)) for k, tx in transforms.items()}
+      )
     return MultiTransformState(
         inner_states={k: tx.init(params) for k, tx in masked_transforms(params).items()}
     )

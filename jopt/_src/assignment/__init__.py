@@ -1,0 +1,1 @@
+"""The linear assignment problem, behind `jopt.assignment`."""

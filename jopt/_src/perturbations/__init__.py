@@ -1,0 +1,1 @@
+"""Smoothing non-differentiable functions by random perturbations, behind `jopt.perturbations`."""

@@ -1,0 +1,1 @@
+"""Euclidean projections of pytrees onto convex sets, behind `jopt.projections`."""

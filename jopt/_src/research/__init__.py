@@ -1,0 +1,1 @@
+"""Research optimizers optax lacks: SOAP, Shampoo, PSGD Kron."""
