@@ -296,6 +296,27 @@ from jopt._src.tree_utils.moments import tree_update_moment as update_moment
 from jopt._src.tree_utils.moments import tree_update_moment_per_elem_norm as update_moment_per_elem_norm
 from jopt._src.tree_utils.state_access import tree_map_params
 
+# --- losses at optax's top level (also in jopt.losses) ---
+from jopt._src.losses.divergences import convex_kl_divergence
+from jopt._src.losses.regression import cosine_distance
+from jopt._src.losses.regression import cosine_similarity
+from jopt._src.losses.ctc import ctc_loss
+from jopt._src.losses.ctc import ctc_loss_with_forward_probs
+from jopt._src.losses.divergences import generalized_kl_divergence
+from jopt._src.losses.binary import hinge_loss
+from jopt._src.losses.regression import huber_loss
+from jopt._src.losses.divergences import kl_divergence
+from jopt._src.losses.regression import l2_loss
+from jopt._src.losses.regression import log_cosh
+from jopt._src.losses.self_supervised import ntxent
+from jopt._src.losses.cross_entropy import safe_softmax_cross_entropy
+from jopt._src.losses.binary import sigmoid_binary_cross_entropy
+from jopt._src.losses.binary import sigmoid_focal_loss
+from jopt._src.losses.smoothing import smooth_labels
+from jopt._src.losses.cross_entropy import softmax_cross_entropy
+from jopt._src.losses.cross_entropy import softmax_cross_entropy_with_integer_labels
+from jopt._src.losses.regression import squared_error
+
 __version__ = "0.1.0"
 
 # Every public name imported above, written out so that static tools see the API.
@@ -406,8 +427,13 @@ __all__ = [
     "conditionally_mask",
     "conditionally_transform",
     "constant_schedule",
+    "convex_kl_divergence",
     "cosine_decay_schedule",
+    "cosine_distance",
     "cosine_onecycle_schedule",
+    "cosine_similarity",
+    "ctc_loss",
+    "ctc_loss_with_forward_probs",
     "cyclic_schedule",
     "differentially_private_aggregate",
     "dpsgd",
@@ -419,11 +445,14 @@ __all__ = [
     "freeze",
     "fromage",
     "fused",
+    "generalized_kl_divergence",
     "global_norm",
     "grid_search",
     "group_lasso_proximal",
     "hd_adam",
     "hd_sgd",
+    "hinge_loss",
+    "huber_loss",
     "hypergradient_descent",
     "hyperparams",
     "identity",
@@ -436,14 +465,17 @@ __all__ = [
     "inverse_time_decay",
     "join_schedules",
     "keep_params_nonnegative",
+    "kl_divergence",
     "kron",
     "l1_proximal",
+    "l2_loss",
     "lamb",
     "lars",
     "lbfgs",
     "linear_onecycle_schedule",
     "linear_schedule",
     "lion",
+    "log_cosh",
     "lookahead",
     "make_global_batch",
     "make_train_step",
@@ -467,6 +499,7 @@ __all__ = [
     "noisy_sgd",
     "normalize_by_update_norm",
     "novograd",
+    "ntxent",
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
@@ -491,6 +524,7 @@ __all__ = [
     "safe_int32_increment",
     "safe_norm",
     "safe_root_mean_squares",
+    "safe_softmax_cross_entropy",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
@@ -530,13 +564,19 @@ __all__ = [
     "sgd",
     "sgdr_schedule",
     "shampoo",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_focal_loss",
     "sign_sgd",
     "signum",
     "skip_large_updates",
     "skip_not_finite",
     "sm3",
+    "smooth_labels",
     "snapshot",
     "soap",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels",
+    "squared_error",
     "stateless",
     "stateless_with_tree_map",
     "step_decay",
@@ -564,6 +604,7 @@ from jopt import microbatching  # noqa: E402
 from jopt import schedules  # noqa: E402
 from jopt import transforms  # noqa: E402
 from jopt import contrib  # noqa: E402
+from jopt import losses  # noqa: E402
 from jopt import assignment  # noqa: E402
 from jopt import perturbations  # noqa: E402
 from jopt import projections  # noqa: E402

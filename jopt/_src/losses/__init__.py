@@ -1,0 +1,1 @@
+"""Loss functions (optax.losses); the public names live in `jopt.losses`."""
