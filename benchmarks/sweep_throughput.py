@@ -33,7 +33,7 @@ import jax
 import numpy as np
 
 import jopt
-from experiments.examples import tuning_common
+from experiments.tuning import common as tuning_common
 
 
 def _best_time(fn, repeats):

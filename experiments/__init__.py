@@ -1,1 +1,1 @@
-"""jopt experiments: absl-flag entry points, configs and the shared training loop."""
+"""jopt's experiments, shaped like flax's examples: `main.py`, `train.py`, `configs/`, one config per worked example."""

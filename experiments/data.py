@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from experiments.registry import ConfigError
+from experiments.errors import ConfigError
 
 MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte",
@@ -35,7 +35,7 @@ class Dataset:
   """A dataset with fixed train / validation / test splits.
 
   Attributes:
-    name: the `--dataset` name.
+    name: the `config.dataset` name.
     task: "classification" (softmax cross-entropy, accuracy) or "regression" (mean squared error).
     num_outputs: classes, or 1 for regression.
     train, val, test: the splits.
@@ -130,7 +130,7 @@ def _mnist_like(name: str, data_dir: str) -> Dataset:
   """MNIST / Fashion-MNIST from `<data_dir>[/<name>]/` IDX files (.gz or raw) or `<name>.npz` (Keras layout)."""
   if not data_dir:
     raise ConfigError(
-        f"--dataset={name} reads local files: pass --data_dir=DIR holding {name}.npz "
+        f"dataset {name!r} reads local files: pass --config.data_dir=DIR holding {name}.npz "
         f"or the four IDX files ({', '.join(v + '.gz' for v in MNIST_FILES.values())}); "
         "nothing is downloaded."
     )
@@ -145,12 +145,12 @@ def _mnist_like(name: str, data_dir: str) -> Dataset:
     missing = [MNIST_FILES[k] + "[.gz]" for k, v in paths.items() if v is None]
     if missing:
       raise ConfigError(
-          f"--dataset={name}: no {name}.npz and missing IDX file(s) {missing} in {data_dir!r} "
+          f"dataset {name!r}: no {name}.npz and missing IDX file(s) {missing} in {data_dir!r} "
           f"(or {os.path.join(data_dir, name)!r}); nothing is downloaded."
       )
     tx, ty, vx, vy = (read_idx(paths[k]) for k in ("train_x", "train_y", "test_x", "test_y"))
   if len(tx) != len(ty) or len(vx) != len(vy):
-    raise ConfigError(f"--dataset={name}: images and labels differ in count in {data_dir!r}.")
+    raise ConfigError(f"dataset {name!r}: images and labels differ in count in {data_dir!r}.")
   to_x = lambda a: (a.astype(np.float32) / 255.0).reshape(len(a), a.shape[1], a.shape[2], 1)
   n_val = max(1, len(tx) // 12)  # 5000 of MNIST's 60000: the last rows of the training file.
   train = Split(to_x(tx[:-n_val]), ty[:-n_val].astype(np.int32))
@@ -167,13 +167,17 @@ _LOADERS = {
 DATASETS = tuple(_LOADERS) + ("mnist", "fashion_mnist")
 
 
-@functools.lru_cache(maxsize=8)
 def load(name: str, data_dir: str = "") -> Dataset:
-  """The dataset `name` (one of `DATASETS`); MNIST-like sets read from `data_dir` (cached per process).
+  """The dataset `name` (one of `DATASETS`); MNIST-like sets read from `data_dir` (`~` expanded; cached per process).
 
   Raises:
     ConfigError: unknown name, or MNIST files absent or malformed.
   """
+  return _load(name, os.path.expanduser(data_dir) if data_dir else "")
+
+
+@functools.lru_cache(maxsize=8)
+def _load(name: str, data_dir: str) -> Dataset:
   if name in _LOADERS:
     return _LOADERS[name]()
   if name in ("mnist", "fashion_mnist"):
@@ -190,7 +194,7 @@ class Batches:
 
   def __init__(self, n: int, batch_size: int, seed: int):
     if not 1 <= batch_size <= n:
-      raise ConfigError(f"--batch_size must be in [1, {n}] (the training split's size), got {batch_size}.")
+      raise ConfigError(f"config.batch_size must be in [1, {n}] (the training split's size), got {batch_size}.")
     self.n, self.batch_size, self.seed = n, batch_size, seed
     self.steps_per_epoch = n // batch_size
     self._epoch, self._perm = -1, None

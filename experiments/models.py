@@ -1,4 +1,4 @@
-"""The experiments' flax models: linear / logistic regression, the MLP (hidden 128-64 by default), a small CNN."""
+"""The experiments' flax models (linear / logistic regression, the MLP, a small CNN) and their losses."""
 
 from typing import Sequence
 
@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from experiments.registry import ConfigError
+from experiments.errors import ConfigError
 
 
 class Linear(nn.Module):
@@ -57,7 +57,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
   except ValueError:
     widths = ()
   if not widths or min(widths) < 1:
-    raise ConfigError(f"--hidden must be comma-separated positive widths like '128,64', got {text!r}.")
+    raise ConfigError(f"config.hidden must be comma-separated positive widths like '128,64', got {text!r}.")
   return widths
 
 
@@ -73,7 +73,7 @@ def build(name: str, num_outputs: int, input_shape: tuple[int, ...], hidden: str
     return MLP(num_outputs, parse_hidden(hidden))
   if name == "cnn":
     if len(input_shape) != 3:
-      raise ConfigError(f"--model=cnn needs image inputs [H, W, C], this dataset has {input_shape}.")
+      raise ConfigError(f"model 'cnn' needs image inputs [H, W, C], this dataset has {input_shape}.")
     return CNN(num_outputs)
   raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}.")
 
@@ -81,3 +81,30 @@ def build(name: str, num_outputs: int, input_shape: tuple[int, ...], hidden: str
 def count_params(params) -> int:
   """The number of scalars in a params tree."""
   return int(sum(jnp.size(x) for x in jax.tree.leaves(params)))
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Mean softmax cross-entropy with integer labels: `-mean_i log softmax(logits_i)[labels_i]`."""
+  logp = jax.nn.log_softmax(logits)
+  return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
+
+
+def distillation_loss(student: jax.Array, teacher: jax.Array, labels: jax.Array, t: float, alpha: float):
+  """`alpha · T² · KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 - alpha) · CE(student, labels)`.
+
+  Hinton, Vinyals & Dean 2015 (https://arxiv.org/abs/1503.02531): the T² factor
+  keeps the soft term's gradient scale independent of the temperature.
+
+  Args:
+    student: the student's logits, [batch, classes].
+    teacher: the teacher's logits, [batch, classes].
+    labels: integer labels, [batch].
+    t: the temperature T > 0.
+    alpha: the soft term's weight in [0, 1].
+
+  Returns:
+    The scalar loss.
+  """
+  p_t = jax.nn.softmax(teacher / t)
+  kl = jnp.sum(p_t * (jax.nn.log_softmax(teacher / t) - jax.nn.log_softmax(student / t)), axis=1)
+  return alpha * t * t * jnp.mean(kl) + (1.0 - alpha) * cross_entropy(student, labels)

@@ -1,4 +1,4 @@
-"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, PNG plots and the summary table."""
+"""What a run leaves in its workdir: metrics.jsonl, PNG plots and the summary table."""
 
 import json
 import os
@@ -24,39 +24,29 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
 
 
 class MetricsWriter:
-  """Appends one JSON object per line to metrics.jsonl and the same scalars to TensorBoard.
+  """Appends one JSON object per line to metrics.jsonl.
 
   On resume from step `start_step`, records after that step (written by the run
-  that was killed) are dropped first, and TensorBoard purges its events after it,
-  so a resumed run's files read like an uninterrupted run's.
+  that was killed) are dropped first, so a resumed run's file reads like an
+  uninterrupted run's.
   """
 
-  def __init__(self, workdir: str, start_step: int, tensorboard: bool = True):
+  def __init__(self, workdir: str, start_step: int):
     self.path = os.path.join(workdir, METRICS)
     kept = [r for r in read_metrics(workdir) if r["step"] <= start_step]
     with open(self.path, "w") as f:
       for r in kept:
         f.write(json.dumps(r) + "\n")
     self._file = open(self.path, "a")
-    self._tb = None
-    if tensorboard:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=start_step or None)
 
-  def write(self, record: Mapping[str, Any], prefix: str = "") -> None:
-    """Writes `record` (must hold `step`); floats are written as Python floats."""
+  def write(self, record: Mapping[str, Any]) -> None:
+    """Writes `record` (must hold `step`); numbers other than ints are written as Python floats."""
     record = {k: (v if isinstance(v, (int, str)) else float(v)) for k, v in record.items()}
     self._file.write(json.dumps(record) + "\n")
     self._file.flush()
-    if self._tb is not None:
-      for k, v in record.items():
-        if k not in ("step", "epoch") and isinstance(v, float):
-          self._tb.add_scalar(prefix + k, v, record["step"])
 
   def close(self) -> None:
     self._file.close()
-    if self._tb is not None:
-      self._tb.close()
 
 
 def series(records: Iterable[Mapping[str, Any]], key: str, x: str = "step") -> tuple[list, list]:
@@ -111,6 +101,37 @@ def plot_comparison(
     ax.set(xlabel=x, ylabel=ylabel, yscale="log" if log else "linear")
     ax.grid(alpha=0.3)
   axes[0][0].legend(fontsize=8)
+  if title:
+    fig.suptitle(title)
+  return _save(fig, path)
+
+
+def plot_rows(
+    rows: Sequence[Mapping[str, Any]],
+    x: str,
+    panels: Sequence[tuple[str, bool, Sequence[tuple[str, str, str]]]],
+    path: str,
+    title: str = "",
+) -> str:
+  """One figure of table columns against column `x` across runs.
+
+  Args:
+    rows: the table rows (one per run).
+    x: the column on the horizontal axis.
+    panels: per panel `(ylabel, log_scale, lines)`, each line `(column, legend, matplotlib style)`.
+    path: the PNG to write.
+    title: the figure's title.
+
+  Returns:
+    `path`.
+  """
+  fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+  xs = [r[x] for r in rows]
+  for ax, (ylabel, log, lines) in zip(axes[0], panels):
+    for column, legend, style in lines:
+      ax.plot(xs, [r[column] for r in rows], style, label=legend)
+    ax.set(xlabel=x, ylabel=ylabel, yscale="log" if log else "linear")
+    ax.legend()
   if title:
     fig.suptitle(title)
   return _save(fig, path)

@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import jopt
-from jopt._src import checks
 
 Prunable = Callable[[Any, jax.Array], bool]
 
@@ -76,10 +75,10 @@ def magnitude_pruning(
   Returns:
     A `GradientTransformation` that needs `params`; state `MagnitudePruningState`.
   """
-  fn = "magnitude_pruning"
-  checks.check_positive_int(fn, "update_every", update_every)
-  if not callable(sparsity):
-    checks.check_range(fn, "sparsity", sparsity, 0.0, 1.0, high_inclusive=False)
+  if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
+    raise ValueError(f"magnitude_pruning: `update_every` must be an integer >= 1, got {update_every!r}.")
+  if not callable(sparsity) and not 0.0 <= float(sparsity) < 1.0:
+    raise ValueError(f"magnitude_pruning: `sparsity` must be in [0, 1), got {sparsity!r}.")
   prunable = kernels_only if prunable is None else prunable
 
   def init_fn(params):
@@ -87,8 +86,13 @@ def magnitude_pruning(
     return MagnitudePruningState(count=jnp.zeros([], jnp.int32), masks=masks)
 
   def update_fn(updates, state, params=None):
-    checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    if params is None:
+      raise ValueError("magnitude_pruning: `params` are required (pass them to update).")
+    if jax.tree.structure(updates) != jax.tree.structure(params):
+      raise ValueError(
+          "magnitude_pruning: the updates and `params` differ in tree structure: "
+          f"{jax.tree.structure(updates)} vs {jax.tree.structure(params)}."
+      )
     s = jnp.asarray(sparsity(state.count) if callable(sparsity) else sparsity, jnp.float32)
     refresh = state.count % update_every == 0
 

@@ -1,35 +1,36 @@
-"""Grid or random hyperparameter search: `python -m experiments.sweep`.
+r"""Grid or random hyperparameter search from the command line: `python -m experiments.sweep`.
 
-Examples:
-  python -m experiments.sweep --workdir=/tmp/sweep --search=grid \
-      --grid=learning_rate=1e-4,1e-3,1e-2 --grid=weight_decay=1e-4,1e-2
-  python -m experiments.sweep --workdir=/tmp/sweep --search=random --trials=32 \
-      --random=learning_rate=log:1e-5:1e-1 --random=b1=uniform:0.8:0.99
+    python -m experiments.sweep --workdir=/tmp/sweep --search=grid --config.optimizer=adamw \
+        --grid=learning_rate=1e-4,1e-3,1e-2 --grid=weight_decay=1e-4,1e-2
+    python -m experiments.sweep --workdir=/tmp/sweep --search=random --trials=32 \
+        --random=learning_rate=log:1e-5:1e-1 --random=b1=uniform:0.8:0.99
 
-The dataset, model, optimizer, batch size, epochs and seed flags (and `--config`)
-are those of `experiments.train` (`experiments/flags.py`); `--NAME=value` fixes an
-optimizer argument that is not swept. Every trial trains the same model from
-the same init on the same seeded batches; with `--vmap` (the
-default) all trials train in lock-step as one jitted program (`jopt.sweep`),
-with `--novmap` one after the other. Writes to `--workdir`: `results.csv` (one
-row per trial: its hyperparameters, final training and validation loss),
-`best.json` (the trial with the lowest validation loss) and `sweep.png` (final
-validation loss vs each swept hyperparameter). Bad flags exit with code 2 and a
-one-line message.
+The dataset, model, optimizer, batch size, epochs and seed come from `--config`
+(experiments/configs/default.py, fields overridable as `--config.FIELD=VALUE`, as for
+`experiments.main`); `--config.optimizer_kwargs.NAME=VALUE` fixes an optimizer argument
+that is not swept. Every trial trains the same model from the same init on the same
+seeded batches; with `--vmap` (the default) all trials train in lock-step as one
+jitted program (`jopt.sweep`), with `--novmap` one after the other. Writes to
+`--workdir`: `results.csv` (one row per trial: its hyperparameters, final training
+and validation loss), `best.json` (the trial with the lowest validation loss) and
+`sweep.png` (final validation loss vs each swept hyperparameter). Bad flags exit with
+code 2 and a one-line message.
 """
 
 import csv
 import json
 import math
 import os
-import sys
 import time
+from typing import Any
 
 from absl import app
 from absl import flags
 
-from experiments import flags as flags_lib
-from experiments.registry import ConfigError
+from experiments import errors
+from experiments import main as main_lib  # defines --workdir and --config
+from experiments.configs import default
+from experiments.errors import ConfigError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("search", "grid", ["grid", "random"], "Grid (every combination) or random search.")
@@ -40,10 +41,10 @@ flags.DEFINE_multi_string(
 flags.DEFINE_integer("trials", 16, "Number of random-search trials.")
 flags.DEFINE_boolean("vmap", True, "Train all trials as one vmapped program (else one by one).")
 
-_SPACE = None  # the trials, set by `parse_flags` before `main` runs.
-# Settings of experiments.train that a sweep does not support (every trial is one plain optimizer).
-_UNSUPPORTED = ("schedule", "base_batch_size", "l1", "l2", "clip_norm", "prune_sparsity", "distill_from",
-                "early_stopping_patience")
+_TOOL = "experiments.sweep"
+# Config fields a sweep does not support (every trial is one plain optimizer): must keep their default.
+_UNSUPPORTED = ("schedule", "base_batch_size", "l1", "l2", "clip_norm", "prune_sparsity", "quantize_int8",
+                "distill_from", "early_stopping_patience")
 
 
 class SpecError(ConfigError):
@@ -85,8 +86,10 @@ def parse_random(specs: list[str]) -> dict[str, tuple[str, float, float]]:
   for spec in specs:
     name, rest = _split("random", spec, form)
     parts = rest.split(":")
-    if len(parts) != 3 or parts[0] not in ("log", "uniform"):
+    if len(parts) != 3:
       raise SpecError(f"--random={spec}: expected {form}.")
+    if parts[0] not in ("log", "uniform"):
+      raise SpecError(f"--random={spec}: unknown distribution {parts[0]!r} (log or uniform).")
     low, high = _number("random", spec, parts[1]), _number("random", spec, parts[2])
     if not low < high:
       raise SpecError(f"--random={spec}: LOW must be < HIGH, got {low:g} and {high:g}.")
@@ -98,9 +101,11 @@ def parse_random(specs: list[str]) -> dict[str, tuple[str, float, float]]:
   return space
 
 
-def search_space(search: str, grid: list[str], random: list[str], trials: int):
+def search_space(search: str, grid: list[str], random: list[str], trials: int, seed: int = 0):
   """The trials (name -> values) the flags ask for; raises `SpecError` on inconsistent flags."""
   import jopt  # pylint: disable=g-import-not-at-top
+  if trials < 1:
+    raise SpecError(f"--trials must be >= 1, got {trials}.")
   if search == "grid":
     if random:
       raise SpecError("--search=grid takes --grid=NAME=V1,V2,... ranges, not --random.")
@@ -111,33 +116,11 @@ def search_space(search: str, grid: list[str], random: list[str], trials: int):
     raise SpecError("--search=random takes --random=NAME=log:LOW:HIGH ranges, not --grid.")
   if not random:
     raise SpecError("--search=random needs at least one --random=NAME=log:LOW:HIGH flag.")
-  if trials < 1:
-    raise SpecError(f"--trials must be >= 1, got {trials}.")
-  return jopt.random_search(parse_random(random), trials, seed=FLAGS.seed)
+  return jopt.random_search(parse_random(random), trials, seed=seed)
 
 
-def _usage_error(message: str) -> None:
-  sys.stderr.write(f"FATAL: experiments.sweep: {message}\n")
-  sys.exit(2)
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-  """The launcher's flag parsing (bad flags exit 2), then the search flags (bad ones exit 2 too)."""
-  rest = flags_lib.parse_or_exit(argv)
-  if len(rest) > 1:
-    _usage_error(f"unexpected arguments {rest[1:]} (flags are --name=value).")
-  if FLAGS.trials < 1:
-    _usage_error(f"--trials must be >= 1, got {FLAGS.trials}.")
-  global _SPACE
-  try:
-    _SPACE = search_space(FLAGS.search, FLAGS.grid, FLAGS.random, FLAGS.trials)
-  except (ConfigError, ValueError) as e:
-    _usage_error(str(e))
-  return rest
-
-
-def build_sweep(config, space):
-  """Data, model, loss, batches and the optimizer factory for `config` (the launcher's modules).
+def build_sweep(config: Any, space: dict[str, Any]):
+  """Data, model, loss, batches and the optimizer for `config` (the main job's modules).
 
   Returns:
     `(loss_fn, factory, fixed, params, batches, eval_fn)` for `jopt.sweep`.
@@ -149,40 +132,33 @@ def build_sweep(config, space):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from experiments import build as build_lib  # pylint: disable=g-import-not-at-top
   from experiments import data as data_lib  # pylint: disable=g-import-not-at-top
   from experiments import models  # pylint: disable=g-import-not-at-top
-  from experiments import registry  # pylint: disable=g-import-not-at-top
+  from experiments import optimizers  # pylint: disable=g-import-not-at-top
+  from experiments import train  # pylint: disable=g-import-not-at-top
 
-  default = flags_lib.default.get_config()
+  train.check_fields(config)
+  base = default.get_config()
   for name in _UNSUPPORTED:
-    if config[name] != default[name]:
-      raise ConfigError(f"--{name} is not supported by experiments.sweep (use experiments.train).")
+    if config[name] != base[name]:
+      raise ConfigError(f"config.{name} is not supported by experiments.sweep (use experiments.main).")
   if config.devices != 1:
-    raise ConfigError("--devices is not supported by experiments.sweep (the trial axis is split "
+    raise ConfigError("config.devices is not supported by experiments.sweep (the trial axis is split "
                       "over the local devices automatically).")
-  if config.optimizer not in registry.OPTIMIZERS:
-    raise ConfigError(f"unknown optimizer {config.optimizer!r}; valid choices: "
-                      f"{', '.join(sorted(registry.OPTIMIZERS))}.")
-  factory = registry.OPTIMIZERS[config.optimizer]
-  valid = registry.arg_names(factory)
-  unknown = [n for n in space if n not in valid]
-  if unknown:
-    raise ConfigError(f"{unknown} are not arguments of optimizer {config.optimizer!r}; its arguments "
-                      f"are: {', '.join(valid)}.")
+  factory = optimizers.lookup("optimizer", config.optimizer)
   fixed = dict(config.optimizer_kwargs)
   if "learning_rate" not in space:
     fixed["learning_rate"] = config.learning_rate
-  if config.weight_decay >= 0:
-    if not registry.takes(config.optimizer, "weight_decay"):
-      raise ConfigError(f"--weight_decay: optimizer {config.optimizer!r} does not take it.")
-    if "weight_decay" not in space:
-      fixed["weight_decay"] = config.weight_decay
-  clash = sorted(set(space) & set(fixed) - {"learning_rate", "weight_decay"})
+  if config.weight_decay >= 0 and "weight_decay" not in space:
+    fixed["weight_decay"] = config.weight_decay
+  clash = sorted(set(space) & set(fixed))
   if clash:
-    raise ConfigError(f"{clash} are both swept and set by a flag.")
-  try:  # the optimizer's own checks on every trial's value (e.g. a negative learning rate)
-    factory(**fixed, **space)
+    raise ConfigError(f"{clash} are both swept and set in config.optimizer_kwargs.")
+  first = {n: v[0] for n, v in space.items()}
+  try:  # the optimizer's own checks on every value of every swept name (e.g. a negative learning rate)
+    for n, values in space.items():
+      for value in sorted(set(float(v) for v in values)):
+        factory(**fixed, **{**first, n: value})
   except (ValueError, TypeError) as e:
     raise ConfigError(f"optimizer {config.optimizer!r}: {e}") from None
 
@@ -190,7 +166,7 @@ def build_sweep(config, space):
   order = data_lib.Batches(len(data.train), config.batch_size, config.seed)
   total = config.steps or config.epochs * order.steps_per_epoch
   if total < 1:
-    raise ConfigError(f"--epochs or --steps must be > 0, got {config.epochs} and {config.steps}.")
+    raise ConfigError(f"config.epochs or config.steps must be > 0, got {config.epochs} and {config.steps}.")
   model = models.build(config.model, data.num_outputs, data.input_shape, config.hidden)
   params = model.init(jax.random.key(config.seed), data.train.x[:1])["params"]
   train_x, train_y = jnp.asarray(data.train.x), jnp.asarray(data.train.y)
@@ -198,9 +174,9 @@ def build_sweep(config, space):
 
   def loss_on(p, x, y):
     out = model.apply({"params": p}, x)
-    return jnp.mean((out[:, 0] - y) ** 2) if regression else build_lib.cross_entropy(out, y)
+    return jnp.mean((out[:, 0] - y) ** 2) if regression else models.cross_entropy(out, y)
 
-  # Batches are the launcher's seeded batch order, as row indices: [T, batch_size] int32.
+  # Batches are the main job's seeded batch order, as row indices: [T, batch_size] int32.
   batches = {"idx": jnp.asarray(np.stack([order.indices(s) for s in range(total)]), jnp.int32)}
   loss_fn = lambda p, b: loss_on(p, train_x[b["idx"]], train_y[b["idx"]])
   val_x, val_y = jnp.asarray(data.val.x), jnp.asarray(data.val.y)
@@ -208,7 +184,7 @@ def build_sweep(config, space):
   return loss_fn, factory, fixed, params, batches, eval_fn
 
 
-def write_results(workdir, space, train_loss, val_loss, seconds, config):
+def write_results(workdir, space, train_loss, val_loss, seconds, config, search: str, vmap: bool):
   """results.csv, best.json and sweep.png in `workdir`; returns the best trial as a dict."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -228,8 +204,8 @@ def write_results(workdir, space, train_loss, val_loss, seconds, config):
       "trial": best_k, "hyperparams": {n: float(space[n][best_k]) for n in names},
       "final_val_loss": float(val_loss[best_k]), "final_train_loss": float(train_loss[best_k]),
       "optimizer": config.optimizer, "dataset": config.dataset, "model": config.model,
-      "fixed": {k: v for k, v in dict(config.optimizer_kwargs).items()}, "search": FLAGS.search, "trials": len(val_loss),
-      "vmap": FLAGS.vmap, "seconds": round(seconds, 2),
+      "fixed": dict(config.optimizer_kwargs), "search": search, "trials": len(val_loss),
+      "vmap": vmap, "seconds": round(seconds, 2),
   }
   with open(os.path.join(workdir, "best.json"), "w") as f:
     json.dump(best, f, indent=2)
@@ -243,39 +219,43 @@ def write_results(workdir, space, train_loss, val_loss, seconds, config):
     ax.set_xlabel(n)
     ax.set_ylabel("final validation loss")
     ax.legend(fontsize=8)
-  fig.suptitle(f"{FLAGS.search} search, {config.optimizer} on {config.dataset}/{config.model}, "
-               f"{len(val_loss)} trials")
+  fig.suptitle(f"{search} search, {config.optimizer} on {config.dataset}/{config.model}, {len(val_loss)} trials")
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "sweep.png"), dpi=100)
+  plt.close(fig)
   return best
 
 
-def main(argv):
-  del argv
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  import jopt  # pylint: disable=g-import-not-at-top
-
-  space = _SPACE
+def main(argv: list[str]) -> None:
+  """Parses the search flags, trains every trial with `jopt.sweep`, writes the results."""
+  if len(argv) > 1:
+    errors.fail(_TOOL, f"unexpected arguments {argv[1:]} (flags are --name=value).")
+  if FLAGS.docs or FLAGS.coordinator_address or FLAGS.num_processes:
+    errors.fail(_TOOL, "--docs and the multi-host flags are for experiments.main, not experiments.sweep.")
+  config = main_lib.load_config(_TOOL)
+  workdir = os.path.expanduser(FLAGS.workdir)
   try:
-    config = flags_lib.config_from_flags()
+    space = search_space(FLAGS.search, FLAGS.grid, FLAGS.random, FLAGS.trials, seed=config.seed)
     loss_fn, factory, fixed, params, batches, eval_fn = build_sweep(config, space)
   except ConfigError as e:
-    _usage_error(str(e))
+    errors.fail(_TOOL, str(e))
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import jopt  # pylint: disable=g-import-not-at-top
+
   t0 = time.perf_counter()
-  res = jopt.sweep(loss_fn, factory, space, params, batches, fixed=fixed, eval_fn=eval_fn,
-                   vmap=FLAGS.vmap)
+  res = jopt.sweep(loss_fn, factory, space, params, batches, fixed=fixed, eval_fn=eval_fn, vmap=FLAGS.vmap)
   val = np.asarray(jax.device_get(res.metrics["val"]), np.float64)
-  train = np.asarray(jax.device_get(res.metrics["train"]), np.float64)
+  train_loss = np.asarray(jax.device_get(res.metrics["train"]), np.float64)
   seconds = time.perf_counter() - t0
-  best = write_results(FLAGS.workdir, space, train, val, seconds, config)
+  best = write_results(workdir, space, train_loss, val, seconds, config, FLAGS.search, FLAGS.vmap)
   print(f"{len(val)} trials ({'vmapped' if FLAGS.vmap else 'one by one'}) of {config.optimizer} on "
         f"{config.dataset}/{config.model} in {seconds:.1f} s; best val loss {best['final_val_loss']:.4f} "
         f"at {best['hyperparams']}")
-  print(f"wrote {FLAGS.workdir}/results.csv, best.json, sweep.png")
+  print(f"wrote {workdir}/results.csv, best.json, sweep.png")
 
 
 if __name__ == "__main__":
-  flags_lib.define()
-  app.run(main, flags_parser=parse_flags)
+  flags.declare_key_flag("workdir")
+  flags.declare_key_flag("config")
+  app.run(main, flags_parser=errors.parse_flags_or_exit)

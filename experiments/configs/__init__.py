@@ -1,1 +1,1 @@
-"""Experiment configs: `get_config()` functions returning a flat `ml_collections.ConfigDict`."""
+"""Experiment configs: `default.py` and one file per worked example, each a `get_config()` (flax style)."""
