@@ -129,22 +129,45 @@ def test_radam_rho_is_accurate():
     assert np.argmax(ours > 5) == np.argmax(ref > 5)
 
 
-def test_complex_params_match_torch_view_as_real():
+COMPLEX_CASES = [
+    ("adam", dict(lr=1e-2, amsgrad=True)), ("rmsprop", dict(centered=True)),
+    ("adam", dict(lr=1e-2)), ("rmsprop", dict(lr=1e-2)), ("adagrad", dict(lr=0.1)), ("adadelta", dict()),
+    ("adamax", dict()), ("nadam", dict()), ("radam", dict(lr=1e-2)),
+    ("sgd", dict(lr=0.1, momentum=0.9, dampening=0.2)), ("asgd", dict(lr=0.05, t0=5)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", COMPLEX_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(COMPLEX_CASES)])
+def test_complex_params_match_torch_view_as_real(name, kwargs):
+  # PyTorch treats the real and imaginary parts as separate coordinates (jopt's own blocks use |g|^2).
   rng = np.random.default_rng(3)
   p0 = (rng.normal(size=6) + 1j * rng.normal(size=6)).astype(np.complex64)
   gs = (rng.normal(size=(20, 6)) + 1j * rng.normal(size=(20, 6))).astype(np.complex64)
-  for name, kwargs in [("adam", dict(lr=1e-2, amsgrad=True)), ("rmsprop", dict(centered=True))]:
-    tx = getattr(jt, name)(**kwargs)
-    p, s = jnp.asarray(p0), tx.init(jnp.asarray(p0))
-    tp = torch.tensor(p0)
-    opt = getattr(torch.optim, TORCH_CLASS[name])([tp], foreach=False, **kwargs)
-    for g in gs:
-      u, s = tx.update(jnp.asarray(g), s, p)
-      p = jopt.apply_updates(p, u)
-      tp.grad = torch.tensor(g)
-      opt.step()
-    assert p.dtype == jnp.complex64
-    np.testing.assert_allclose(np.asarray(p), tp.numpy(), rtol=1e-5, atol=1e-6)
+  tx = getattr(jt, name)(**kwargs)
+  step = jax.jit(lambda g, s, p: tx.update(g, s, p))
+  p, s = jnp.asarray(p0), tx.init(jnp.asarray(p0))
+  tp = torch.tensor(p0)
+  opt = getattr(torch.optim, TORCH_CLASS[name])([tp], foreach=False, **kwargs)
+  for g in gs:
+    u, s = step(jnp.asarray(g), s, p)
+    p = jopt.apply_updates(p, u)
+    tp.grad = torch.tensor(g)
+    opt.step()
+  assert p.dtype == jnp.complex64
+  np.testing.assert_allclose(np.asarray(p), tp.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_state_classes_are_jopts_or_named_apart():
+  # A class name in jopt.torch that jopt also exports is jopt's class (the state of jopt's block).
+  for name in jt.__all__:
+    ours = getattr(jt, name)
+    if isinstance(ours, type) and hasattr(jopt, name):
+      assert getattr(jopt, name) is ours, name
+  params = {"w": jnp.ones(3)}
+  assert type(jt.scale_by_adam().init(params)) is jopt.ScaleByAdamState
+  assert type(jt.scale_by_adam(amsgrad=True).init(params)) is jt.TorchScaleByAmsgradState
+  assert type(jt.scale_by_rmsprop().init(params)) is jopt.ScaleByRmsState
+  assert type(jt.scale_by_rmsprop(centered=True).init(params)) is jopt.ScaleByRStdDevState
 
 
 @pytest.mark.parametrize("name,kwargs,ours_lr,make_sched", [

@@ -36,18 +36,15 @@ from jopt._src.torch.lr_schedulers import polynomial_lr
 from jopt._src.torch.lr_schedulers import sequential_lr
 from jopt._src.torch.lr_schedulers import step_lr
 
-# --- building blocks (PyTorch's formulas where they differ from jopt's) ---
-from jopt._src.torch.adam_variants import ScaleByAdamState
-from jopt._src.torch.adam_variants import ScaleByAdamaxState
+# --- building blocks (PyTorch's formulas; jopt's own blocks where the numbers are the same) ---
 from jopt._src.torch.adam_variants import ScaleByNadamState
 from jopt._src.torch.adam_variants import ScaleByRadamState
+from jopt._src.torch.adam_variants import TorchScaleByAmsgradState
 from jopt._src.torch.adam_variants import scale_by_adam
 from jopt._src.torch.adam_variants import scale_by_adamax
 from jopt._src.torch.adam_variants import scale_by_nadam
 from jopt._src.torch.adam_variants import scale_by_radam
-from jopt._src.torch.adaptive_variants import ScaleByAdadeltaState
 from jopt._src.torch.adaptive_variants import ScaleByAdagradState
-from jopt._src.torch.adaptive_variants import ScaleByRmspropState
 from jopt._src.torch.adaptive_variants import scale_by_adadelta
 from jopt._src.torch.adaptive_variants import scale_by_adagrad
 from jopt._src.torch.adaptive_variants import scale_by_rmsprop
@@ -55,17 +52,16 @@ from jopt._src.torch.sgd_variants import ScaleByAsgdState
 from jopt._src.torch.sgd_variants import TraceWithDampeningState
 from jopt._src.torch.sgd_variants import scale_by_asgd
 from jopt._src.torch.sgd_variants import trace_with_dampening
+from jopt._src.transforms.adam import ScaleByAdamState  # jopt.ScaleByAdamState: the state of scale_by_adam
 
 __all__ = [
-    "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
-    "ScaleByAdamaxState",
     "ScaleByAsgdState",
     "ScaleByNadamState",
     "ScaleByRadamState",
-    "ScaleByRmspropState",
     "TorchReduceLROnPlateauState",
+    "TorchScaleByAmsgradState",
     "TraceWithDampeningState",
     "adadelta",
     "adagrad",

@@ -1,6 +1,6 @@
-"""PyTorch's Adam-family scalings: Adam/AMSGrad, Adamax, NAdam (momentum_decay) and RAdam (threshold 5)."""
+"""PyTorch's Adam-family scalings: Adam/AMSGrad with float64 bias corrections, jopt's Adamax, NAdam, RAdam."""
 
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -9,19 +9,21 @@ from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.torch import conventions as _common
+from jopt._src.transforms import adam
 
 
-class ScaleByAdamState(NamedTuple):
-  """State of `scale_by_adam` (PyTorch conventions)."""
+class TorchScaleByAmsgradState(NamedTuple):
+  """State of `scale_by_adam(amsgrad=True)` (PyTorch's AMSGrad)."""
 
   count: jax.Array  # shape=(), dtype=int32: updates so far.
-  exp_avg: base.Updates  # first moment, like params.
-  exp_avg_sq: base.Updates  # second moment, like params.
-  max_exp_avg_sq: Optional[base.Updates]  # running max of exp_avg_sq (amsgrad), else None.
+  mu: base.Updates  # first moment (PyTorch's `exp_avg`), like params.
+  nu: base.Updates  # second moment (`exp_avg_sq`), like params.
+  nu_max: base.Updates  # running max of the *uncorrected* nu (`max_exp_avg_sq`), like params.
 
 
-def _moments(g, m, v, b1, b2):
-  return b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+def _bias_correction(decay, count):
+  """PyTorch's `1 - decay ** count`, evaluated in float64: `numerics.one_minus_pow` with a float64 log."""
+  return numerics.one_minus_pow(numerics.log_of(decay), count)
 
 
 @checks.public
@@ -37,14 +39,18 @@ def scale_by_adam(
     \\hat v_t = \\max(\\hat v_{t-1}, v_t) \\ (\\text{amsgrad, else } v_t), \\\\
     u_t = \\frac{m_t / (1-\\beta_1^t)}{\\sqrt{\\hat v_t} / \\sqrt{1-\\beta_2^t} + \\epsilon}
 
-  Without AMSGrad this is `jopt.scale_by_adam(b1, b2, eps)`. With AMSGrad,
-  PyTorch keeps the maximum of the *uncorrected* `v_t` and bias-corrects it with
-  the current step; `optax.scale_by_amsgrad` keeps the maximum of the corrected
-  `v_t / (1 - b2^t)`, so the two differ whenever the maximum is an old value.
-  `1 - beta^t` is evaluated with `log(beta)` taken in float64 at build time, as
-  PyTorch evaluates it in float64. Kingma & Ba, 2014 (https://arxiv.org/abs/1412.6980);
-  Reddi et al., 2018, "On the Convergence of Adam and Beyond"
-  (https://openreview.net/forum?id=ryQu7f-RZ).
+  Without AMSGrad this is `jopt.scale_by_adam(beta1, beta2, eps)` up to the
+  bias corrections: PyTorch evaluates `1 - beta^t` in float64, jopt (as optax)
+  in float32, where `beta2 = 0.999` alone moves `1 - beta2` by 1.3e-5 relative
+  (`Adam(lr=0.01)` on the README's y = 2x snippet: torch 0.901551, optax
+  0.901546). Here `log(beta)` is taken in float64 at build time, which keeps
+  PyTorch's value to float32 rounding. With AMSGrad, PyTorch keeps the maximum
+  of the *uncorrected* `v_t` and bias-corrects it with the current step;
+  `jopt.scale_by_amsgrad` (optax) keeps the maximum of the corrected
+  `v_t / (1 - beta2^t)`, so the two differ whenever the maximum is an old
+  value. Complex leaves are real views (`torch.view_as_real`). Kingma & Ba,
+  2014 (https://arxiv.org/abs/1412.6980); Reddi et al., 2018, "On the
+  Convergence of Adam and Beyond" (https://openreview.net/forum?id=ryQu7f-RZ).
 
   Args:
     betas: `(beta1, beta2)`, each in [0, 1).
@@ -52,56 +58,39 @@ def scale_by_adam(
     amsgrad: use the running maximum of the second moment.
 
   Returns:
-    A `GradientTransformation` with state `ScaleByAdamState`.
+    A `GradientTransformation` with state `jopt.ScaleByAdamState` (`mu`, `nu`
+    are PyTorch's `exp_avg`, `exp_avg_sq`), or `TorchScaleByAmsgradState`
+    with AMSGrad.
   """
   fn = "scale_by_adam"
   b1, b2 = _common.check_betas(fn, betas)
   checks.check_nonnegative(fn, "eps", eps)
-  log_b1, log_b2 = numerics.log_of(b1), numerics.log_of(b2)
 
   def init_fn(params):
-    return ScaleByAdamState(
-        count=numerics.init_count(), exp_avg=numerics.zeros_like(params),
-        exp_avg_sq=numerics.zeros_like(params),
-        max_exp_avg_sq=numerics.zeros_like(params) if amsgrad else None,
-    )
+    count, mu, nu = numerics.init_count(), numerics.zeros_like(params), numerics.zeros_like(params)
+    if amsgrad:
+      return TorchScaleByAmsgradState(count, mu, nu, numerics.zeros_like(params))
+    return adam.ScaleByAdamState(count, mu, nu)
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.exp_avg)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     count = numerics.safe_increment(state.count)
-    bc1 = numerics.one_minus_pow(log_b1, count)
-    bc2_sqrt = jnp.sqrt(numerics.one_minus_pow(log_b2, count))
-
-    def step(m, v):
-      return (m / bc1) / (jnp.sqrt(v) / bc2_sqrt + eps)
-
+    mu = numerics.update_moment(updates, state.mu, b1, 1)
+    nu = numerics.update_moment(updates, state.nu, b2, 2)
+    nu_max = numerics.tree_map(jnp.maximum, state.nu_max, nu) if amsgrad else nu
+    bc1 = _bias_correction(b1, count)
+    bc2_sqrt = jnp.sqrt(_bias_correction(b2, count))
+    new_updates = numerics.tree_map(
+        lambda g, m, v: ((m / bc1) / (jnp.sqrt(v) / bc2_sqrt + eps)).astype(g.dtype),
+        updates, mu, nu_max)
+    mu, nu = numerics.cast_like(mu, state.mu), numerics.cast_like(nu, state.nu)
     if amsgrad:
-      def leaf(g, m, v, vmax):
-        m, v = _moments(g, m, v, b1, b2)
-        vmax = jnp.maximum(vmax, v)
-        return step(m, vmax), m, v, vmax
+      return new_updates, TorchScaleByAmsgradState(
+          count, mu, nu, numerics.cast_like(nu_max, state.nu_max))
+    return new_updates, adam.ScaleByAdamState(count, mu, nu)
 
-      updates, m, v, vmax = _common.leafwise(
-          leaf, updates, state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq)
-    else:
-      def leaf(g, m, v):
-        m, v = _moments(g, m, v, b1, b2)
-        return step(m, v), m, v
-
-      updates, m, v = _common.leafwise(leaf, updates, state.exp_avg, state.exp_avg_sq)
-      vmax = None
-    return updates, ScaleByAdamState(count, m, v, vmax)
-
-  return base.GradientTransformation(init_fn, update_fn)
-
-
-class ScaleByAdamaxState(NamedTuple):
-  """State of `scale_by_adamax`."""
-
-  count: jax.Array  # shape=(), dtype=int32: updates so far.
-  exp_avg: base.Updates  # first moment, like params.
-  exp_inf: base.Updates  # exponentially weighted infinity norm, like params.
+  return _common.view_as_real(base.GradientTransformation(init_fn, update_fn))
 
 
 @checks.public
@@ -109,15 +98,18 @@ def scale_by_adamax(
     betas: Sequence[jax.typing.ArrayLike] = (0.9, 0.999),
     eps: jax.typing.ArrayLike = 1e-8,
 ) -> base.GradientTransformation:
-  """PyTorch's Adamax scaling: `eps` inside the running maximum.
+  """PyTorch's Adamax scaling: `jopt.scale_by_adamax(beta1, beta2, eps)` on real views.
 
   .. math::
     m_t = \\beta_1 m_{t-1} + (1-\\beta_1) g_t, \\quad
     n_t = \\max(\\beta_2 n_{t-1}, |g_t| + \\epsilon), \\quad
     u_t = \\frac{m_t}{(1-\\beta_1^t)\\, n_t}
 
-  Differs from `optax.scale_by_adamax`, which keeps `max(b2 n, |g|)` and adds
-  `eps` to the denominator. Kingma & Ba, 2014, section 7.1
+  `eps` goes inside the running maximum, as in PyTorch and jopt (optax adds it
+  to the denominator instead). The bias correction is jopt's float32
+  `1 - beta1^t` (PyTorch: float64), 2.4e-7 relative off at `beta1 = 0.9`.
+  Complex leaves are real views (`torch.view_as_real`: `|g|` of each part).
+  Kingma & Ba, 2014, section 7.1
   (https://arxiv.org/abs/1412.6980); source: `torch.optim.Adamax`.
 
   Args:
@@ -125,32 +117,11 @@ def scale_by_adamax(
     eps: added to `|g|` inside the maximum, >= 0.
 
   Returns:
-    A `GradientTransformation` with state `ScaleByAdamaxState`.
+    A `GradientTransformation` with state `jopt.ScaleByAdamState` (`mu`, `nu`
+    are PyTorch's `exp_avg`, `exp_inf`).
   """
-  fn = "scale_by_adamax"
-  b1, b2 = _common.check_betas(fn, betas)
-  checks.check_nonnegative(fn, "eps", eps)
-  log_b1 = numerics.log_of(b1)
-
-  def init_fn(params):
-    return ScaleByAdamaxState(
-        count=numerics.init_count(), exp_avg=numerics.zeros_like(params), exp_inf=numerics.zeros_like(params))
-
-  def update_fn(updates, state, params=None):
-    del params
-    checks.check_same_structure(fn, updates, state.exp_avg)
-    count = numerics.safe_increment(state.count)
-    bc1 = numerics.one_minus_pow(log_b1, count)
-
-    def leaf(g, m, n):
-      m = b1 * m + (1 - b1) * g
-      n = jnp.maximum(b2 * n, jnp.abs(g) + eps)
-      return m / n / bc1, m, n
-
-    updates, m, n = _common.leafwise(leaf, updates, state.exp_avg, state.exp_inf)
-    return updates, ScaleByAdamaxState(count, m, n)
-
-  return base.GradientTransformation(init_fn, update_fn)
+  b1, b2 = _common.check_betas("scale_by_adamax", betas)
+  return _common.view_as_real(adam.scale_by_adamax(b1, b2, eps))
 
 
 class ScaleByNadamState(NamedTuple):
@@ -179,7 +150,10 @@ def scale_by_nadam(
 
   with `psi = momentum_decay`. Differs from `optax.nadam` (= `jopt.adam(...,
   nesterov=True)`), which has no momentum schedule and bias-corrects with
-  `beta1` powers. Dozat, 2016, "Incorporating Nesterov Momentum into Adam"
+  `beta1` powers. `0.96^(t psi)` and `1 - beta2^t` take their logs in float64
+  (`numerics.power`, `scale_by_adam`). Complex leaves are real views
+  (`torch.view_as_real`). Dozat,
+  2016, "Incorporating Nesterov Momentum into Adam"
   (https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ); source: `torch.optim.NAdam`.
 
   Args:
@@ -194,8 +168,6 @@ def scale_by_nadam(
   b1, b2 = _common.check_betas(fn, betas)
   checks.check_nonnegative(fn, "eps", eps)
   checks.check_nonnegative(fn, "momentum_decay", momentum_decay)
-  log_b2 = numerics.log_of(b2)
-  log_096 = numerics.log_of(0.96)
 
   def init_fn(params):
     return ScaleByNadamState(
@@ -204,25 +176,27 @@ def scale_by_nadam(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.exp_avg)
+    checks.check_same_structure(fn, updates, state.exp_avg, shapes=True)
     count = numerics.safe_increment(state.count)
     t = jnp.asarray(count, jnp.float32)
-    mu = b1 * (1.0 - 0.5 * jnp.exp(t * momentum_decay * log_096))
-    mu_next = b1 * (1.0 - 0.5 * jnp.exp((t + 1) * momentum_decay * log_096))
+    mu = b1 * (1.0 - 0.5 * numerics.power(0.96, t * momentum_decay))
+    mu_next = b1 * (1.0 - 0.5 * numerics.power(0.96, (t + 1) * momentum_decay))
     mu_product = state.mu_product * mu
     coef_g = (1.0 - mu) / (1.0 - mu_product)
     coef_m = mu_next / (1.0 - mu_product * mu_next)
-    bc2 = numerics.one_minus_pow(log_b2, count)
+    bc2 = _bias_correction(b2, count)
+    m = numerics.update_moment(updates, state.exp_avg, b1, 1)
+    v = numerics.update_moment(updates, state.exp_avg_sq, b2, 2)
 
-    def leaf(g, m, v):
-      m, v = _moments(g, m, v, b1, b2)
+    def step(g, m, v):
       denom = jnp.sqrt(v / bc2) + eps
-      return coef_g * g / denom + coef_m * m / denom, m, v
+      return (coef_g * g / denom + coef_m * m / denom).astype(g.dtype)
 
-    updates, m, v = _common.leafwise(leaf, updates, state.exp_avg, state.exp_avg_sq)
-    return updates, ScaleByNadamState(count, mu_product, m, v)
+    new_updates = numerics.tree_map(step, updates, m, v)
+    m, v = numerics.cast_like(m, state.exp_avg), numerics.cast_like(v, state.exp_avg_sq)
+    return new_updates, ScaleByNadamState(count, mu_product, m, v)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return _common.view_as_real(base.GradientTransformation(init_fn, update_fn))
 
 
 class ScaleByRadamState(NamedTuple):
@@ -247,10 +221,12 @@ def scale_by_radam(
     u_t = \\frac{m_t}{1-\\beta_1^t} \\cdot
     \\begin{cases} r_t \\sqrt{1-\\beta_2^t} / (\\sqrt{v_t} + \\epsilon) & \\rho_t > 5 \\\\ 1 & \\text{else} \\end{cases}
 
-  Note `eps` is added to `sqrt(v_t)` *before* the bias correction (optax adds
-  it after). `rho_t` is computed without cancellation (see `radam_rho`), and
-  the `beta2`-only factors in float64 at build time, as PyTorch does. Liu et
-  al., 2020, "On the Variance of the Adaptive Learning Rate and Beyond"
+  Differs from `jopt.scale_by_radam(beta1, beta2, eps, threshold=5)`, which it
+  shares `rho_t` and `r_t` with (`numerics.radam_rho`, `radam_rectifier`): `eps`
+  is added to `sqrt(v_t)` *before* the bias correction, and `rho_t = 5` does not
+  rectify. Bias corrections as in `scale_by_adam` (float64, as PyTorch).
+  Complex leaves are real views (`torch.view_as_real`). Liu et al.,
+  2020, "On the Variance of the Adaptive Learning Rate and Beyond"
   (https://arxiv.org/abs/1908.03265); source: `torch.optim.RAdam`.
 
   Args:
@@ -263,13 +239,6 @@ def scale_by_radam(
   fn = "scale_by_radam"
   b1, b2 = _common.check_betas(fn, betas)
   checks.check_nonnegative(fn, "eps", eps)
-  log_b1, log_b2 = numerics.log_of(b1), numerics.log_of(b2)
-  if checks.concrete_value(b2) is not None:
-    rho_inf = 2 / (1 - float(b2)) - 1
-    inf_factor = rho_inf / ((rho_inf - 4) * (rho_inf - 2)) if rho_inf > 4 else 0.0
-  else:
-    rho_inf = 2 / (1 - b2) - 1
-    inf_factor = rho_inf / ((rho_inf - 4) * (rho_inf - 2))
 
   def init_fn(params):
     return ScaleByRadamState(
@@ -277,23 +246,22 @@ def scale_by_radam(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.exp_avg)
+    checks.check_same_structure(fn, updates, state.exp_avg, shapes=True)
     count = numerics.safe_increment(state.count)
-    t = jnp.asarray(count, jnp.float32)
-    bc1 = numerics.one_minus_pow(log_b1, count)
-    bc2_sqrt = jnp.sqrt(numerics.one_minus_pow(log_b2, count))
-    rho = numerics.radam_rho(b2, t)
+    rho = numerics.radam_rho(b2, count)
     rectify = rho > 5.0
-    rho_safe = jnp.where(rectify, rho, 5.0)
-    rect = jnp.sqrt((rho_safe - 4) * (rho_safe - 2) / rho_safe * inf_factor)
+    rect = numerics.radam_rectifier(b2, jnp.where(rectify, rho, 5.0))
+    bc1 = _bias_correction(b1, count)
+    bc2_sqrt = jnp.sqrt(_bias_correction(b2, count))
+    m = numerics.update_moment(updates, state.exp_avg, b1, 1)
+    v = numerics.update_moment(updates, state.exp_avg_sq, b2, 2)
 
-    def leaf(g, m, v):
-      m, v = _moments(g, m, v, b1, b2)
+    def step(g, m, v):
       m_hat = m / bc1
-      adaptive = m_hat * rect * (bc2_sqrt / (jnp.sqrt(v) + eps))
-      return jnp.where(rectify, adaptive, m_hat), m, v
+      return jnp.where(rectify, m_hat * rect * (bc2_sqrt / (jnp.sqrt(v) + eps)), m_hat).astype(g.dtype)
 
-    updates, m, v = _common.leafwise(leaf, updates, state.exp_avg, state.exp_avg_sq)
-    return updates, ScaleByRadamState(count, m, v)
+    new_updates = numerics.tree_map(step, updates, m, v)
+    m, v = numerics.cast_like(m, state.exp_avg), numerics.cast_like(v, state.exp_avg_sq)
+    return new_updates, ScaleByRadamState(count, m, v)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return _common.view_as_real(base.GradientTransformation(init_fn, update_fn))

@@ -1,6 +1,6 @@
-"""PyTorch's RMSprop, Adagrad and Adadelta scalings (eps placement and accumulator start as in torch.optim)."""
+"""PyTorch's RMSprop, Adagrad and Adadelta scalings: jopt's blocks on real views, Adagrad's `eps` and `lr_decay`."""
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -8,14 +8,9 @@ import jax.numpy as jnp
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src.schedules import exponential
 from jopt._src.torch import conventions as _common
-
-
-class ScaleByRmspropState(NamedTuple):
-  """State of `scale_by_rmsprop`."""
-
-  square_avg: base.Updates  # EMA of g**2, like params.
-  grad_avg: Optional[base.Updates]  # EMA of g (centered only, else None), like params.
+from jopt._src.transforms import rms
 
 
 @checks.public
@@ -31,12 +26,15 @@ def scale_by_rmsprop(
     \\bar g_t = \\alpha \\bar g_{t-1} + (1-\\alpha) g_t \\ (\\text{centered}), \\quad
     u_t = g_t / (\\sqrt{v_t - \\bar g_t^2} + \\epsilon)
 
-  (`\\bar g = 0` when not centered). Differs from `jopt.scale_by_rms` / optax,
-  which put `eps` inside the square root (optax #532). The centered variance is
-  clipped at 0 before the square root (rounding can make it slightly negative,
-  where PyTorch returns NaN). Momentum is a separate `jopt.trace` after this
-  transform (PyTorch's buffer `b = mu b + g / avg` starts at 0). Hinton, 2012,
-  Lecture 6e (https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf);
+  (`\\bar g = 0` when not centered). This is `jopt.scale_by_rms(alpha, eps,
+  eps_in_sqrt=False)`, or `jopt.scale_by_stddev(alpha, eps, eps_in_sqrt=False)`
+  when centered, run on real views of complex leaves (`torch.view_as_real`);
+  optax's default puts `eps` inside the square root (optax #532). The centered
+  variance is clipped at 0 before the square root (rounding can make it
+  slightly negative, where PyTorch returns NaN). Momentum is a separate
+  `jopt.trace` after this transform (PyTorch's buffer `b = mu b + g / avg`
+  starts at 0). Hinton, 2012, Lecture 6e
+  (https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf);
   Graves, 2013 for the centered form (https://arxiv.org/abs/1308.0850).
 
   Args:
@@ -45,38 +43,15 @@ def scale_by_rmsprop(
     centered: normalise by the estimated variance instead of the second moment.
 
   Returns:
-    A `GradientTransformation` with state `ScaleByRmspropState`.
+    A `GradientTransformation` with state `jopt.ScaleByRmsState` (`nu` is
+    PyTorch's `square_avg`), or `jopt.ScaleByRStdDevState` when centered (`mu`
+    is `grad_avg`).
   """
   fn = "scale_by_rmsprop"
   checks.check_decay(fn, "alpha", alpha)
   checks.check_nonnegative(fn, "eps", eps)
-
-  def init_fn(params):
-    return ScaleByRmspropState(
-        square_avg=numerics.zeros_like(params),
-        grad_avg=numerics.zeros_like(params) if centered else None,
-    )
-
-  def update_fn(updates, state, params=None):
-    del params
-    checks.check_same_structure(fn, updates, state.square_avg)
-    if centered:
-      def leaf(g, v, m):
-        v = alpha * v + (1 - alpha) * g * g
-        m = alpha * m + (1 - alpha) * g
-        return g / (jnp.sqrt(jnp.maximum(v - m * m, 0)) + eps), v, m
-
-      updates, v, m = _common.leafwise(leaf, updates, state.square_avg, state.grad_avg)
-    else:
-      def leaf(g, v):
-        v = alpha * v + (1 - alpha) * g * g
-        return g / (jnp.sqrt(v) + eps), v
-
-      updates, v = _common.leafwise(leaf, updates, state.square_avg)
-      m = None
-    return updates, ScaleByRmspropState(square_avg=v, grad_avg=m)
-
-  return base.GradientTransformation(init_fn, update_fn)
+  block = rms.scale_by_stddev if centered else rms.scale_by_rms
+  return _common.view_as_real(block(alpha, eps, eps_in_sqrt=False))
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -98,10 +73,12 @@ def scale_by_adagrad(
     s_t = s_{t-1} + g_t^2,\\ s_0 = \\text{initial\\_accumulator\\_value}, \\qquad
     u_t = \\frac{g_t}{(1 + (t-1)\\,\\text{lr\\_decay})(\\sqrt{s_t} + \\epsilon)}
 
-  Differs from `optax.adagrad` in defaults (optax: `initial_accumulator_value=0.1`,
-  `eps=1e-7`; PyTorch: 0 and 1e-10) and `lr_decay` (absent in optax). Duchi et
-  al., 2011, "Adaptive Subgradient Methods"
-  (https://jmlr.org/papers/v12/duchi11a.html); source: `torch.optim.Adagrad`.
+  Differs from `jopt.scale_by_rss` / `optax.adagrad` in where `eps` goes (they
+  take `1 / sqrt(s + eps)`), in defaults (optax: `initial_accumulator_value=0.1`,
+  `eps=1e-7`; PyTorch: 0 and 1e-10) and in `lr_decay` (absent in optax; the
+  factor is `jopt.inverse_time_decay(1, 1, lr_decay)`). Complex leaves are
+  real views (`torch.view_as_real`). Duchi et al., 2011, "Adaptive Subgradient
+  Methods" (https://jmlr.org/papers/v12/duchi11a.html); source: `torch.optim.Adagrad`.
 
   Args:
     lr_decay: the learning-rate decay per step, >= 0.
@@ -115,6 +92,7 @@ def scale_by_adagrad(
   checks.check_nonnegative(fn, "lr_decay", lr_decay)
   checks.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
   checks.check_nonnegative(fn, "eps", eps)
+  decay = exponential.inverse_time_decay(1.0, 1, lr_decay)
 
   def init_fn(params):
     return ScaleByAdagradState(
@@ -123,24 +101,15 @@ def scale_by_adagrad(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.sum)
-    decay = 1 + jnp.asarray(state.count, jnp.float32) * lr_decay
+    checks.check_same_structure(fn, updates, state.sum, shapes=True)
+    sums = numerics.tree_map(lambda g, s: s + numerics.abs_sq(g), updates, state.sum)
+    factor = decay(state.count)
+    new_updates = numerics.tree_map(
+        lambda g, s: (g / (jnp.sqrt(s) + eps) * factor).astype(g.dtype), updates, sums)
+    sums = numerics.cast_like(sums, state.sum)
+    return new_updates, ScaleByAdagradState(numerics.safe_increment(state.count), sums)
 
-    def leaf(g, s):
-      s = s + g * g
-      return g / (jnp.sqrt(s) + eps) / decay, s
-
-    updates, s = _common.leafwise(leaf, updates, state.sum)
-    return updates, ScaleByAdagradState(numerics.safe_increment(state.count), s)
-
-  return base.GradientTransformation(init_fn, update_fn)
-
-
-class ScaleByAdadeltaState(NamedTuple):
-  """State of `scale_by_adadelta`."""
-
-  square_avg: base.Updates  # EMA of g**2, like params.
-  acc_delta: base.Updates  # EMA of the squared steps, like params.
+  return _common.view_as_real(base.GradientTransformation(init_fn, update_fn))
 
 
 @checks.public
@@ -148,7 +117,7 @@ def scale_by_adadelta(
     rho: jax.typing.ArrayLike = 0.9,
     eps: jax.typing.ArrayLike = 1e-6,
 ) -> base.GradientTransformation:
-  """PyTorch's Adadelta scaling.
+  """PyTorch's Adadelta scaling: `jopt.scale_by_adadelta` on real views of complex leaves.
 
   .. math::
     v_t = \\rho v_{t-1} + (1-\\rho) g_t^2, \\quad
@@ -156,34 +125,16 @@ def scale_by_adadelta(
     a_t = \\rho a_{t-1} + (1-\\rho) u_t^2
 
   The learning rate (PyTorch default 1.0) multiplies `u_t` afterwards but not
-  the stored `a_t`. Zeiler, 2012, "ADADELTA: An Adaptive Learning Rate Method"
+  the stored `a_t`. Differs from PyTorch: `rho = 1` (no adaptation: `u_t =
+  g_t`) is rejected. Zeiler, 2012, "ADADELTA: An Adaptive Learning Rate Method"
   (https://arxiv.org/abs/1212.5701); source: `torch.optim.Adadelta`.
 
   Args:
-    rho: decay of both averages, in [0, 1].
+    rho: decay of both averages, in [0, 1).
     eps: added inside both square roots, >= 0.
 
   Returns:
-    A `GradientTransformation` with state `ScaleByAdadeltaState`.
+    A `GradientTransformation` with state `jopt.ScaleByAdaDeltaState` (`e_g`
+    is PyTorch's `square_avg`, `e_x` its `acc_delta`).
   """
-  fn = "scale_by_adadelta"
-  checks.check_range(fn, "rho", rho, 0.0, 1.0)
-  checks.check_nonnegative(fn, "eps", eps)
-
-  def init_fn(params):
-    return ScaleByAdadeltaState(square_avg=numerics.zeros_like(params), acc_delta=numerics.zeros_like(params))
-
-  def update_fn(updates, state, params=None):
-    del params
-    checks.check_same_structure(fn, updates, state.square_avg)
-
-    def leaf(g, v, a):
-      v = rho * v + (1 - rho) * g * g
-      u = jnp.sqrt(a + eps) / jnp.sqrt(v + eps) * g
-      a = rho * a + (1 - rho) * u * u
-      return u, v, a
-
-    updates, v, a = _common.leafwise(leaf, updates, state.square_avg, state.acc_delta)
-    return updates, ScaleByAdadeltaState(square_avg=v, acc_delta=a)
-
-  return base.GradientTransformation(init_fn, update_fn)
+  return _common.view_as_real(rms.scale_by_adadelta(rho, eps))

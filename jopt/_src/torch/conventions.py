@@ -1,6 +1,6 @@
 """Shared pieces of the PyTorch-convention transforms: real views of complex leaves, argument checks."""
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +8,7 @@ import numpy as np
 
 from jopt._src import base
 from jopt._src import checks
+from jopt._src import numerics
 from jopt._src.transforms import regularization
 from jopt._src.transforms import scaling
 
@@ -21,44 +22,49 @@ def is_zero(value: Any) -> bool:
 def check_betas(fn: str, betas: Sequence[Any]) -> tuple[Any, Any]:
   """`betas` as a pair `(beta1, beta2)`, each in [0, 1)."""
   if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-    raise ValueError(f"{fn}: `betas` must be a pair (beta1, beta2), got {betas!r}.")
+    raise ValueError(f"{checks._name(fn)}: `betas` must be a pair (beta1, beta2), got {betas!r}.")
   checks.check_decay(fn, "betas[0]", betas[0])
   checks.check_decay(fn, "betas[1]", betas[1])
   return betas[0], betas[1]
 
 
-def _to_real(x: jax.Array) -> jax.Array:
-  return jnp.stack([x.real, x.imag], axis=-1)
+def _as_real(x: Any) -> Any:
+  """`torch.view_as_real`: a complex leaf as its real and imaginary parts on a trailing axis of 2."""
+  if x is not None and jnp.iscomplexobj(x):
+    return jnp.stack([x.real, x.imag], axis=-1)
+  return x
 
 
-def _to_complex(x: jax.Array) -> jax.Array:
-  return jax.lax.complex(x[..., 0], x[..., 1])
+def _as_complex_like(x: Any, like: Any) -> Any:
+  """Undoes `_as_real` where `like` is complex, in `like`'s dtype."""
+  if like is not None and jnp.iscomplexobj(like):
+    return jax.lax.complex(x[..., 0], x[..., 1]).astype(like.dtype)
+  return x
 
 
-def leafwise(fn: Callable[..., tuple], updates: Any, *states: Any) -> tuple:
-  """Applies `fn(g, *s) -> (u, *new_s)` leaf by leaf; returns `(updates, *states)` trees.
+def view_as_real(inner: base.GradientTransformation) -> base.GradientTransformation:
+  """Runs `inner` on complex leaves viewed as real pairs, as `torch.optim` does.
 
-  Complex leaves are handled as PyTorch does (`torch.view_as_real`): `fn` sees
-  the real and imaginary parts as a trailing axis of 2 and treats them as
-  independent real coordinates. `None` leaves pass through. Every output leaf
-  is cast to the dtype of the matching input leaf (updates to the gradient's).
+  PyTorch's optimizers apply `torch.view_as_real` to complex params, grads and
+  state: the real and imaginary parts are independent coordinates (Adam keeps a
+  second moment for each, not one for `|z|^2` as jopt does). Here each complex
+  leaf becomes a real leaf with a trailing axis of 2 for `inner` (its state
+  lives on those views) and its update is turned back into a complex leaf.
+  Real leaves and `None` pass through, so on a real tree the state is
+  `inner`'s own.
   """
-  g_leaves, treedef = jax.tree.flatten(updates, is_leaf=lambda x: x is None)
-  s_leaves = [treedef.flatten_up_to(s) for s in states]
-  n = 1 + len(states)
-  outs = [[] for _ in range(n)]
-  for i, g in enumerate(g_leaves):
-    ins = [g] + [s[i] for s in s_leaves]
-    if g is None:
-      res = ins
-    elif jnp.iscomplexobj(g):
-      res = fn(*[_to_real(x) for x in ins])
-      res = [_to_complex(r).astype(x.dtype) for r, x in zip(res, ins)]
-    else:
-      res = [r.astype(x.dtype) for r, x in zip(fn(*ins), ins)]
-    for k in range(n):
-      outs[k].append(res[k])
-  return tuple(treedef.unflatten(o) for o in outs)
+
+  def as_real(tree):
+    return jax.tree.map(_as_real, tree, is_leaf=lambda x: x is None)
+
+  def init_fn(params):
+    return inner.init(as_real(params))
+
+  def update_fn(updates, state, params=None):
+    new_updates, state = inner.update(as_real(updates), state, as_real(params))
+    return numerics.tree_map(_as_complex_like, new_updates, updates), state
+
+  return base.GradientTransformation(init_fn, update_fn)
 
 
 def negate_if(maximize: bool) -> list[base.GradientTransformation]:

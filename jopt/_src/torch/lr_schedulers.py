@@ -22,7 +22,11 @@ import numpy as np
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
-from jopt._src.torch import conventions as _common
+from jopt._src.schedules import _common
+from jopt._src.schedules import cyclic
+from jopt._src.schedules import join
+from jopt._src.schedules import piecewise
+from jopt._src.schedules import step_decay
 
 
 def _step(count: Any) -> jax.Array:
@@ -33,18 +37,14 @@ def _step(count: Any) -> jax.Array:
   return count.astype(jnp.int32)
 
 
-def _power(base_value: Any, exponent: jax.Array) -> jax.Array:
-  """`base_value ** exponent` with `log(base_value)` in float64 at build time; `x ** 0 = 1`."""
-  log_b = numerics.log_of(base_value)
-  e = jnp.asarray(exponent, jnp.float32)
-  return jnp.where(e == 0, 1.0, jnp.exp(e * log_b))
-
-
 def _half_cosine(start: Any, end: Any, remaining: jax.Array, span: Any) -> jax.Array:
   """`end + (start - end) (1 + cos(pi (1 - remaining/span))) / 2`, as `sin^2(pi remaining / (2 span))`.
 
-  `remaining = span - elapsed` is formed before dividing, so the value stays
-  accurate to float32 rounding right up to `end` (the `1 + cos` form cancels).
+  `_common.cosine_interpolate` is the same curve in optax's `1 + cos` form,
+  which cancels near `end` (up to 1e-4 relative error in the last steps of a
+  200-step `CosineAnnealingLR`); here `remaining = span - elapsed` is formed in
+  integers before dividing and the value stays accurate to float32 rounding
+  right up to `end` (4e-7).
   """
   s = jnp.sin(jnp.asarray(remaining, jnp.float32) * (math.pi / 2) / span)
   return end + (start - end) * s * s
@@ -67,8 +67,8 @@ def per_epoch(schedule: base.Schedule, steps_per_epoch: int) -> base.Schedule:
   Example:
     >>> import jopt
     >>> lr = jopt.torch.per_epoch(jopt.torch.step_lr(0.1, step_size=30), steps_per_epoch=500)
-    >>> float(lr(30 * 500 - 1)), float(lr(30 * 500))
-    (0.10000000149011612, 0.009999999776482582)
+    >>> round(float(lr(30 * 500 - 1)), 6), round(float(lr(30 * 500)), 6)
+    (0.1, 0.01)
   """
   n = checks.check_int("per_epoch", "steps_per_epoch", steps_per_epoch)
   return lambda count: schedule(_step(count) // n)
@@ -91,22 +91,24 @@ def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> base.Schedule:
     gamma: the decay factor.
 
   Returns:
-    A schedule `k -> lr_k`.
+    A schedule `k -> lr_k`: `jopt.step_decay(lr, step_size, gamma)`.
   """
-  n = checks.check_int("step_lr", "step_size", step_size)
-  checks.check_nonnegative("step_lr", "gamma", gamma)
-  return lambda count: lr * _power(gamma, _step(count) // n)
+  return step_decay.step_decay(lr, checks.check_int("step_lr", "step_size", step_size), gamma)
 
 
 @checks.public
 def multi_step_lr(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> base.Schedule:
-  """`MultiStepLR`: `lr * gamma ** (number of milestones <= k)` (repeated milestones count twice, as in PyTorch)."""
+  """`MultiStepLR`: `lr * gamma ** (number of milestones <= k)` (repeated milestones count twice, as in PyTorch).
+
+  This is `jopt.piecewise_constant_schedule(lr, {m: gamma ** repeats})`
+  (`jopt.multistep_decay` when no milestone repeats).
+  """
   ms = [int(m) for m in milestones]
   if any(m < 0 for m in ms):
     raise ValueError(f"multi_step_lr: `milestones` must be >= 0, got {list(milestones)!r}.")
   checks.check_nonnegative("multi_step_lr", "gamma", gamma)
-  table = jnp.asarray(sorted(ms) or [np.iinfo(np.int32).max], jnp.int32)
-  return lambda count: lr * _power(gamma, jnp.sum(_step(count) >= table) if ms else 0)
+  scales = {m: gamma ** ms.count(m) for m in sorted(set(ms))}
+  return piecewise.piecewise_constant_schedule(lr, scales)
 
 
 @checks.public
@@ -137,9 +139,14 @@ def linear_lr(
 
 @checks.public
 def exponential_lr(lr: float, gamma: float) -> base.Schedule:
-  """`ExponentialLR`: `lr * gamma ** k`."""
+  """`ExponentialLR`: `lr * gamma ** k`, with `log(gamma)` in float64 (`numerics.power`).
+
+  Not `jopt.exponential_decay(lr, 1, gamma)`: optax's float32 `gamma ** k` is
+  `k` times the float32 rounding of `gamma` off (1.3e-5 relative for
+  `0.999 ** 1000`), where PyTorch multiplies by `gamma` in float64.
+  """
   checks.check_nonnegative("exponential_lr", "gamma", gamma)
-  return lambda count: lr * _power(gamma, _step(count))
+  return lambda count: lr * numerics.power(gamma, _step(count))
 
 
 @checks.public
@@ -291,7 +298,7 @@ def one_cycle_lr(
   def anneal(start, end, elapsed, remaining, span):
     if anneal_strategy == "cos":
       return _half_cosine(start, end, remaining, span)
-    return (end - start) * (elapsed / span) + start
+    return _common.linear_interpolate(start, end, elapsed / span)
 
   def schedule(count):
     k = jnp.minimum(_step(count), total).astype(jnp.float32)
@@ -353,6 +360,7 @@ def cyclic_lr(
   elif scale_mode not in ("cycle", "iterations"):
     raise ValueError(f"{fn}: `scale_mode` must be 'cycle' or 'iterations', got {scale_mode!r}.")
   total = up + down
+  triangle = cyclic.cyclic_schedule(0.0, 1.0, up, down)  # h(x): 0 -> 1 over `up` steps, back over `down`
 
   def scale(cycle, k):
     if scale_fn is not None:
@@ -360,16 +368,14 @@ def cyclic_lr(
     if mode == "triangular":
       return 1.0
     if mode == "triangular2":
-      return _power(0.5, cycle - 1)
-    return _power(gamma, k)
+      return numerics.power(0.5, cycle - 1)
+    return numerics.power(gamma, k)
 
   def schedule(count):
     k = _step(count)
     cycle = k // total + 1
-    x = k - (cycle - 1) * total
-    height = jnp.where(x <= up, x.astype(jnp.float32) / up, (total - x).astype(jnp.float32) / down)
     s = scale(cycle.astype(jnp.float32), k.astype(jnp.float32))
-    return jnp.asarray(base_lr + (max_lr - base_lr) * height * s, jnp.float32)
+    return jnp.asarray(base_lr + (max_lr - base_lr) * triangle(k) * s, jnp.float32)
 
   return schedule
 
@@ -381,7 +387,8 @@ def sequential_lr(schedules: Sequence[base.Schedule], milestones: Sequence[int])
   Each schedule restarts from its own step 0 at its milestone, as PyTorch
   restarts the scheduler with `last_epoch = 0` (for schedulers without a
   closed form, e.g. `CosineAnnealingWarmRestarts`, PyTorch does not reset the
-  cycle position; this function does). Same semantics as `optax.join_schedules`.
+  cycle position; this function does). This is `jopt.join_schedules(schedules,
+  milestones)` on the integer step, in float32.
 
   Args:
     schedules: `n` schedules.
@@ -401,11 +408,5 @@ def sequential_lr(schedules: Sequence[base.Schedule], milestones: Sequence[int])
   if any(b <= a for a, b in zip(ms[:-1], ms[1:])) or any(m < 0 for m in ms):
     raise ValueError(f"{fn}: `milestones` must be non-negative and strictly increasing, got {ms!r}.")
 
-  def schedule(count):
-    k = _step(count)
-    value = jnp.asarray(schedules[0](k), jnp.float32)
-    for m, sched in zip(ms, schedules[1:]):
-      value = jnp.where(k >= m, jnp.asarray(sched(jnp.maximum(k - m, 0)), jnp.float32), value)
-    return value
-
-  return schedule
+  joined = join.join_schedules(schedules, ms)
+  return lambda count: jnp.asarray(joined(_step(count)), jnp.float32)

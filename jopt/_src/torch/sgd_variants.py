@@ -1,6 +1,6 @@
 """PyTorch's SGD momentum buffer (`trace_with_dampening`) and averaged SGD (`scale_by_asgd`)."""
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +9,9 @@ from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.torch import conventions as _common
+
+# Both updates are linear in the gradient and the params, so complex leaves need
+# no `view_as_real`: complex arithmetic gives PyTorch's numbers.
 
 
 class TraceWithDampeningState(NamedTuple):
@@ -55,15 +58,13 @@ def trace_with_dampening(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.trace)
+    checks.check_same_structure(fn, updates, state.trace, shapes=True)
     first = state.count == 0
-
-    def leaf(g, b):
-      b = jnp.where(first, g, momentum * b + (1 - dampening) * g)
-      return (g + momentum * b if nesterov else b), b
-
-    updates, trace = _common.leafwise(leaf, updates, state.trace)
-    return updates, TraceWithDampeningState(numerics.safe_increment(state.count), trace)
+    trace = numerics.tree_map(
+        lambda g, b: jnp.where(first, g, momentum * b + (1 - dampening) * g), updates, state.trace)
+    out = numerics.tree_map(lambda g, b: g + momentum * b, updates, trace) if nesterov else trace
+    return numerics.cast_like(out, updates), TraceWithDampeningState(
+        numerics.safe_increment(state.count), numerics.cast_like(trace, state.trace))
 
   return base.GradientTransformation(init_fn, update_fn)
 
@@ -119,19 +120,18 @@ def scale_by_asgd(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     k = state.count
     lr_j = numerics.resolve(lr, jnp.maximum(k - 1, 0))
     kf = jnp.asarray(k, jnp.float32)
     eta = lr_j / (1 + lambd * lr_j * kf) ** alpha
     mu = 1 / jnp.maximum(1.0, kf - t0)
 
-    def leaf(g, ax, p):
-      new_p = p * (1 - lambd * eta) - eta * g
-      ax = jnp.where(mu == 1, new_p, ax + (new_p - ax) * mu)
-      return new_p - p, ax, p
-
-    updates, ax, _ = _common.leafwise(leaf, updates, state.ax, params)
-    return updates, ScaleByAsgdState(numerics.safe_increment(state.count), ax)
+    new_params = numerics.tree_map(lambda g, p: p * (1 - lambd * eta) - eta * g, updates, params)
+    ax = numerics.tree_map(
+        lambda p, ax: jnp.where(mu == 1, p, ax + (p - ax) * mu), new_params, state.ax)
+    new_updates = numerics.tree_map(lambda g, q, p: (q - p).astype(g.dtype), updates, new_params, params)
+    return new_updates, ScaleByAsgdState(
+        numerics.safe_increment(state.count), numerics.cast_like(ax, state.ax))
 
   return base.GradientTransformation(init_fn, update_fn)

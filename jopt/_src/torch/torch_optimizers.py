@@ -247,7 +247,7 @@ def adadelta(
 
   Args:
     lr: learning rate, a non-negative float or a schedule.
-    rho: decay of the averages, in [0, 1].
+    rho: decay of the averages, in [0, 1) (PyTorch also takes 1: no adaptation).
     eps: added inside the square roots, >= 0.
     weight_decay: coupled L2, >= 0.
     maximize: ascend instead of descend.
