@@ -605,6 +605,8 @@ from jopt import schedules  # noqa: E402
 from jopt import transforms  # noqa: E402
 from jopt import contrib  # noqa: E402
 from jopt import losses  # noqa: E402
+from jopt import keras  # noqa: E402  (Keras 3 conventions; not flat names)
+from jopt import transformers  # noqa: E402  (Hugging Face conventions; not flat names)
 from jopt import assignment  # noqa: E402
 from jopt import perturbations  # noqa: E402
 from jopt import projections  # noqa: E402

@@ -1,13 +1,22 @@
 """Argument checks that run when a transform is built or traced, never inside the compiled step.
 
-Every check looks only at Python values and tree structures. Values that are
-tracers (a hyperparameter passed as a traced `jnp` array, e.g. inside `vmap` over
-a sweep) or callables (schedules) cannot be checked at build time and are
-skipped, so passing hyperparameters as arrays never forces a recompile.
+Every check looks only at Python values, tree structures, shapes and dtypes. Values
+that are tracers (a hyperparameter passed as a traced `jnp` array, e.g. inside
+`vmap` over a sweep, or differentiated by `grad`) cannot be checked at build time
+and are skipped, so passing hyperparameters as arrays never forces a recompile and
+adds no operation to the compiled step. A schedule is checked once, abstractly
+(`check_schedule`). Errors name the public function the user called (`public`),
+the argument, the value and what is accepted: a wrong type is a `TypeError`, a
+value outside the accepted range (NaN, an inf without a meaning) a `ValueError`.
 """
 
+import collections.abc
 import contextvars
 import functools
+import inspect
+import types
+import typing
+import weakref
 from typing import Any, Callable, Optional
 
 import jax
@@ -35,14 +44,34 @@ def public(fn: Callable[..., Any]) -> Callable[..., Any]:
 
   `adam(-1e-3)` builds `scale_by_learning_rate` inside; with `adam` marked, the error
   reads "adam: `learning_rate` must be ...". The outermost marked call wins.
+
+  The outermost call also checks what its signature says, before the factory runs,
+  naming the function and the argument:
+
+  - `None` for an argument whose annotation does not admit it (e.g.
+    `b1: ArrayLike = 0.9`; `Optional[...]` and a `None` default admit it, with the
+    meaning optax documents) is a `TypeError`;
+  - an argument annotated `bool` must be a bool (`nesterov="false"` is truthy): else
+    a `TypeError`;
+  - an argument annotated as a real scalar (`float`, `int`, `ArrayLike`,
+    `ScalarOrSchedule`) must be a real scalar, a tracer or a schedule (see
+    `check_numeric`: strings, bools, lists, arrays and complex numbers are a
+    `TypeError`), and not NaN (a `ValueError`). Ranges, and whether inf has a
+    meaning, are checked by each factory.
+
+  Inner calls, made by jopt itself, are not re-checked.
   """
+  public_name = _qualified(fn)
+  rules = _signature_rules(fn)
 
   @functools.wraps(fn)
   def wrapper(*args, **kwargs):
     if _PUBLIC_NAME.get() is not None:
       return fn(*args, **kwargs)
-    token = _PUBLIC_NAME.set(_qualified(fn))
+    token = _PUBLIC_NAME.set(public_name)
     try:
+      if rules is not None:
+        _check_signature(public_name, rules, args, kwargs)
       return fn(*args, **kwargs)
     finally:
       _PUBLIC_NAME.reset(token)
@@ -50,10 +79,93 @@ def public(fn: Callable[..., Any]) -> Callable[..., Any]:
   return wrapper
 
 
+_NONE_TYPES = (type(None), Any, object, inspect.Parameter.empty)
+
+
+def _admits_none(annotation: Any) -> bool:
+  if annotation in _NONE_TYPES or isinstance(annotation, (str, typing.TypeVar)):
+    return True  # unknown or unconstrained: never reject None on its account
+  if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+    return any(_admits_none(a) for a in typing.get_args(annotation))
+  return False
+
+
+def _is_tree(annotation: Any) -> bool:
+  """Whether `annotation` is a pytree type (`Params`, `Updates`): `None` is an empty tree there."""
+  args = typing.get_args(annotation) if typing.get_origin(annotation) in (
+      typing.Union, types.UnionType) else (annotation,)
+  return any(typing.get_origin(a) in (collections.abc.Iterable, collections.abc.Mapping)
+             for a in args)
+
+
+_SCALAR_TYPES = (float, int, complex, bool, np.bool_, np.number, np.ndarray, jax.Array)
+
+
+def _is_number(name: str, annotation: Any) -> bool:
+  """Whether the annotation is a real scalar (`float`, `int`, `ArrayLike`, `ScalarOrSchedule`)."""
+  if name in ("key", "seed"):  # PRNG keys are arrays
+    return False
+  args = typing.get_args(annotation) if typing.get_origin(annotation) in (
+      typing.Union, types.UnionType) else (annotation,)
+  args = [a for a in args if a is not type(None)]
+  return any(a in (float, int) for a in args) and all(
+      a in _SCALAR_TYPES or typing.get_origin(a) is collections.abc.Callable for a in args)
+
+
+def _signature_rules(fn: Callable[..., Any]) -> Optional[tuple[inspect.Signature, dict[str, str]]]:
+  """The signature of `fn` and, per checked argument, its rule: "bool", "number",
+  "required_number" (a number that must not be None) or "not_none"."""
+  try:
+    sig = inspect.signature(fn)
+  except (TypeError, ValueError):
+    return None
+  rules = {}
+  for p in sig.parameters.values():
+    if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+      continue
+    if p.annotation is bool:
+      rules[p.name] = "bool"
+      continue
+    none_ok = p.default is None or _admits_none(p.annotation) or (
+        p.default is p.empty and _is_tree(p.annotation))
+    if _is_number(p.name, p.annotation):
+      rules[p.name] = "number" if none_ok else "required_number"
+    elif not none_ok:
+      rules[p.name] = "not_none"
+  return (sig, rules) if rules else None
+
+
+def _check_signature(fn: str, rules: tuple[inspect.Signature, dict[str, str]], args, kwargs) -> None:
+  sig, checked = rules
+  try:
+    bound = sig.bind(*args, **kwargs)
+  except TypeError:
+    return  # a missing or unknown argument: the call itself raises Python's own message
+  for name, value in bound.arguments.items():
+    rule = checked.get(name)
+    if rule == "bool":
+      check_bool(fn, name, value)
+    elif rule in ("number", "required_number") and value is not None:
+      arr = check_numeric(fn, name, value)
+      if arr is not None and np.isnan(arr):
+        raise ValueError(f"{fn}: `{name}` must be a number, got NaN.")
+    elif rule in ("not_none", "required_number") and value is None:
+      raise TypeError(
+          f"{fn}: `{name}` must not be None (it has no meaning here): pass a value, or leave it "
+          f"out for the default{_default_text(sig.parameters[name])}."
+      )
+
+
+def _default_text(param: inspect.Parameter) -> str:
+  if param.default is inspect.Parameter.empty:
+    return " (there is none: it is required)"
+  return f" {param.default!r}"
+
+
 # Public namespaces whose names would be ambiguous without their prefix (`adam` is in several).
 _NAMESPACES = {
     "jopt._src.torch.": "jopt.torch.", "jopt._src.keras.": "jopt.keras.",
-    "jopt._src.hf.": "jopt.transformers.", "jopt._src.contrib.": "jopt.contrib.",
+    "jopt._src.hf.": "jopt.transformers.",
 }
 
 
@@ -74,15 +186,33 @@ def _describe(value: Any) -> str:
   return f"{value!r} ({type(value).__name__})"
 
 
-def check_numeric(fn: str, name: str, value: Any) -> Optional[np.ndarray]:
-  """Raises a `TypeError` naming `fn` and `name` unless `value` is a real number, a scalar array,
-  a schedule, a tracer or `None` (not given); returns the known value as a NumPy array, or `None`.
+def _default_float() -> np.dtype:
+  """The dtype a Python float becomes in JAX: float32, or float64 with `jax_enable_x64`."""
+  return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
 
-  Strings, bools, `None`, lists and non-scalar arrays are rejected here, at build time, instead of
+
+def check_numeric(
+    fn: str, name: str, value: Any, *, required: bool = False
+) -> Optional[np.ndarray]:
+  """Raises a `TypeError` naming `fn` and `name` unless `value` is a real number, a scalar array,
+  a schedule or a tracer; returns the known value as a NumPy array, or `None`.
+
+  Strings, bools, lists and non-scalar arrays are rejected here, at build time, instead of
   failing later inside NumPy (`ufunc 'isnan' not supported`) or inside the jitted step.
+  `None` means "not given" (an optional argument) unless `required`, where it is a `TypeError`.
+  A schedule is checked once, abstractly, to return a real scalar (see `check_schedule`).
   """
-  if value is None or callable(value) or isinstance(value, jax.core.Tracer):
-    return None  # not given (optional arguments), or known only at run time
+  if value is None:
+    if required:
+      raise TypeError(
+          f"{_name(fn)}: `{name}` is required: a real number or a schedule, got None."
+      )
+    return None
+  if isinstance(value, jax.core.Tracer):
+    return None  # known only at run time
+  if callable(value):
+    check_schedule(fn, name, value)
+    return None
   if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
     raise TypeError(
         f"{_name(fn)}: `{name}` must be a real number or a schedule, got {_describe(value)}."
@@ -92,7 +222,7 @@ def check_numeric(fn: str, name: str, value: Any) -> Optional[np.ndarray]:
       jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer))
   if not real:
     if arr is not None and arr.dtype != object and jnp.issubdtype(arr.dtype, jnp.complexfloating):
-      raise ValueError(f"{_name(fn)}: `{name}` must be real, got {value!r}.")
+      raise TypeError(f"{_name(fn)}: `{name}` must be real, got {value!r}.")
     raise TypeError(
         f"{_name(fn)}: `{name}` must be a real number or a schedule, got {_describe(value)}."
     )
@@ -104,6 +234,69 @@ def check_numeric(fn: str, name: str, value: Any) -> Optional[np.ndarray]:
   return arr
 
 
+# Schedules already checked (weakly held: a schedule built per call is not kept alive).
+_CHECKED_SCHEDULES: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+# What a schedule with Python control flow on the count raises when traced: it works only
+# eagerly, as in optax, so it cannot be checked abstractly and is let through.
+_TRACER_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+    jax.errors.TracerArrayConversionError,
+)
+
+
+def check_schedule(fn: str, name: str, schedule: Callable[..., Any]) -> None:
+  """Checks once, at build time, that `schedule(count)` returns a real scalar, finite at count 0.
+
+  The shape and dtype come from `jax.eval_shape` (no computation); the value at
+  count 0 is computed once (a few scalar operations). A schedule that fails when
+  called with a step count has its error re-raised naming `fn` and `name`. A
+  schedule that closes over traced values, or branches in Python on the count,
+  is checked for what can be known and otherwise let through.
+
+  Raises:
+    TypeError: the schedule cannot be called with a count, or returns a non-scalar
+      or non-real value.
+    ValueError: the schedule returns NaN or ±inf at count 0.
+  """
+  if hasattr(schedule, "init") and hasattr(schedule, "update"):
+    return  # a stateful schedule (`inject_stateful_hyperparams`): called with a state, not a count
+  try:
+    if schedule in _CHECKED_SCHEDULES:
+      return
+  except TypeError:  # unhashable callables are checked every time
+    pass
+  what = f"{_name(fn)}: `{name}` is a schedule (a function of the step count)"
+  count = jax.ShapeDtypeStruct((), jnp.int32)
+  try:
+    out = jax.eval_shape(schedule, count)
+  except _TRACER_ERRORS:
+    return
+  except (TypeError, ValueError, IndexError, KeyError, AttributeError, ArithmeticError) as e:
+    kind = TypeError if isinstance(e, (TypeError, AttributeError)) else ValueError
+    raise kind(f"{what} that fails when called with a count: {type(e).__name__}: {e}") from e
+  leaves = jax.tree.leaves(out)
+  if len(leaves) != 1 or not hasattr(leaves[0], "shape") or tuple(leaves[0].shape) != () or not (
+      jnp.issubdtype(leaves[0].dtype, jnp.floating) or jnp.issubdtype(leaves[0].dtype, jnp.integer)):
+    got = ", ".join(f"{getattr(x, 'dtype', type(x).__name__)}{list(getattr(x, 'shape', ()))}"
+                    for x in leaves) or repr(out)
+    raise TypeError(f"{what} that must return a real scalar; it returns {got}.")
+  try:
+    with jax.ensure_compile_time_eval():
+      first = schedule(jnp.zeros((), jnp.int32))
+  except _TRACER_ERRORS:
+    first = None
+  known = concrete_value(first)
+  if known is not None and known.dtype != object and not np.all(np.isfinite(known)):
+    raise ValueError(f"{what} that returns {known.item()!r} at count 0; it must be finite.")
+  try:
+    _CHECKED_SCHEDULES.add(schedule)
+  except TypeError:
+    pass
+
+
 def check_range(
     fn: str,
     name: str,
@@ -113,6 +306,8 @@ def check_range(
     *,
     low_inclusive: bool = True,
     high_inclusive: bool = True,
+    finite: bool = False,
+    required: bool = False,
 ) -> None:
   """Raises `ValueError` naming `fn` and `name` if a known `value` is outside the range.
 
@@ -124,8 +319,12 @@ def check_range(
     high: upper bound, or None for no bound.
     low_inclusive: whether `low` itself is allowed.
     high_inclusive: whether `high` itself is allowed.
+    finite: also reject ±inf, and values that overflow to inf in JAX's default float
+      dtype (`1e300` is inf in float32). Leave False only where inf has a meaning
+      (a threshold or bound that inf disables).
+    required: reject `None` with a `TypeError` (else `None` means "not given").
   """
-  arr = check_numeric(fn, name, value)
+  arr = check_numeric(fn, name, value, required=required)
   if arr is None:
     return
   bad = np.isnan(arr)
@@ -139,16 +338,38 @@ def check_range(
     raise ValueError(
         f"{_name(fn)}: `{name}` must be in {lo}, {hi}, got {value!r}."
     )
+  if finite:
+    _check_finite_value(fn, name, value, arr)
 
 
-def check_nonnegative(fn: str, name: str, value: Any) -> None:
-  """`value >= 0` (learning rates, eps, weight decay)."""
-  check_range(fn, name, value, 0.0, None)
+def _check_finite_value(fn: str, name: str, value: Any, arr: np.ndarray) -> None:
+  if not np.all(np.isfinite(arr)):
+    raise ValueError(f"{_name(fn)}: `{name}` must be finite, got {value!r}.")
+  dtype = _default_float()
+  if jnp.issubdtype(arr.dtype, jnp.floating) and arr.dtype.itemsize > dtype.itemsize:
+    with np.errstate(over="ignore"):
+      cast = arr.astype(dtype)
+    if not np.all(np.isfinite(cast)):
+      raise ValueError(
+          f"{_name(fn)}: `{name}` must be finite, got {value!r}, which is inf in {dtype.name} "
+          f"(JAX's default float; the largest is {np.finfo(dtype).max:.3g})."
+      )
 
 
-def check_decay(fn: str, name: str, value: Any) -> None:
+def check_nonnegative(
+    fn: str, name: str, value: Any, *, finite: bool = True, required: bool = False
+) -> None:
+  """`0 <= value < inf` (learning rates, eps, weight decay, coefficients).
+
+  Pass `finite=False` for a threshold or an upper bound, where inf means "no limit"
+  (`clip_by_global_norm(max_norm=inf)` never clips).
+  """
+  check_range(fn, name, value, 0.0, None, finite=finite, required=required)
+
+
+def check_decay(fn: str, name: str, value: Any, *, required: bool = False) -> None:
   """`0 <= value < 1` (b1, b2, decay, momentum)."""
-  check_range(fn, name, value, 0.0, 1.0, high_inclusive=False)
+  check_range(fn, name, value, 0.0, 1.0, high_inclusive=False, required=required)
 
 
 def check_int(fn: str, name: str, value: Any, low: int = 1) -> int:
@@ -171,16 +392,55 @@ def check_positive_int(fn: str, name: str, value: Any) -> None:
 
 
 def check_bool(fn: str, name: str, value: Any) -> None:
-  """A Python bool (flags such as `nesterov`): the string "false" is truthy, so it is rejected."""
-  if not isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{_name(fn)}: `{name}` must be True or False, got {_describe(value)}.")
+  """A bool (flags such as `nesterov`): the string "false" is truthy, so it is rejected.
+
+  Python and NumPy bools pass, and so do 0-d boolean arrays and tracers.
+  """
+  if isinstance(value, (bool, np.bool_)):
+    return
+  dtype = getattr(value, "dtype", None)
+  if dtype is not None and getattr(value, "shape", None) == () and jnp.issubdtype(dtype, jnp.bool_):
+    return
+  raise TypeError(f"{_name(fn)}: `{name}` must be True or False, got {_describe(value)}.")
+
+
+def check_key(fn: str, name: str, key: Any) -> None:
+  """`None`, an integer seed, or a PRNG key (typed, or raw `uint32` data); else a `TypeError`.
+
+  A float, a bool or a string seed would fail only at `init`, inside JAX.
+  """
+  if key is None or isinstance(key, jax.core.Tracer):
+    return
+  if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+    return
+  dtype = getattr(key, "dtype", None)
+  if dtype is not None and (jnp.issubdtype(dtype, jax.dtypes.prng_key) or (
+      dtype == np.uint32 and np.ndim(key) >= 1) or (
+      jnp.issubdtype(dtype, jnp.integer) and np.shape(key) == ())):
+    return
+  raise TypeError(
+      f"{_name(fn)}: `{name}` must be an integer seed or a PRNG key (`jax.random.key(0)`), "
+      f"got {_describe(key)}."
+  )
+
+
+def check_axis(fn: str, name: str, axis: Any) -> None:
+  """`None`, an int or a sequence of ints (reduction axes); else a `TypeError`."""
+  if axis is None or (isinstance(axis, (int, np.integer)) and not isinstance(axis, (bool, np.bool_))):
+    return
+  if isinstance(axis, (tuple, list)) and all(
+      isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in axis):
+    return
+  raise TypeError(
+      f"{_name(fn)}: `{name}` must be None, an int or a sequence of ints, got {_describe(axis)}."
+  )
 
 
 def check_finite(fn: str, name: str, value: Any) -> None:
-  """A known `value` must be finite."""
-  arr = concrete_value(value)
-  if arr is not None and arr.dtype != object and not np.all(np.isfinite(arr)):
-    raise ValueError(f"{_name(fn)}: `{name}` must be finite, got {value!r}.")
+  """A known `value` must be a real scalar, finite in JAX's default float dtype."""
+  arr = check_numeric(fn, name, value)
+  if arr is not None:
+    _check_finite_value(fn, name, value, arr)
 
 
 def require_params(fn: str, params: Any) -> None:
@@ -209,28 +469,103 @@ def check_same_structure(
 ) -> None:
   """Raises a `ValueError` naming the first path where `updates` and `other` differ.
 
-  Compares tree definitions (and, with `shapes=True`, the shape of every leaf, so a
-  gradient of shape (3, 4) for a param of shape (4,) is never silently broadcast) in
-  Python at trace time; costs nothing in the compiled step.
+  Compares tree definitions in Python at trace time; costs nothing in the compiled
+  step. With `shapes=True` (where `other` holds one leaf per param, of the param's
+  shape: params, moments), also every leaf's shape, so a gradient of shape (3, 4) for
+  a param of shape (4,) is a `ValueError` instead of a silent broadcast, and its kind
+  of dtype: an integer or boolean update for a floating leaf, or a floating update for
+  an integer leaf (integer params, or state built from them), is a `TypeError`
+  instead of a silent truncation.
   """
-  u_def = jax.tree.structure(updates)
-  o_def = jax.tree.structure(other)
+  u_leaves, u_def = jax.tree.flatten(updates)
+  o_leaves, o_def = jax.tree.flatten(other)
   if u_def != o_def:
     where = _first_difference(updates, other).format(what=what)
     raise ValueError(
         f"{_name(fn)}: the updates tree does not match the {what} tree: {where}. "
         f"Was the optimizer state initialised with different parameters?"
     )
-  if shapes:
-    pairs = zip(jax.tree_util.tree_flatten_with_path(updates)[0], jax.tree.leaves(other))
-    for (path, u), o in pairs:
-      if u is None or o is None:
-        continue
-      if np.shape(u) != np.shape(o):
-        raise ValueError(
-            f"{_name(fn)}: the update at `{jax.tree_util.keystr(path)}` has shape {np.shape(u)} but "
-            f"the {what} there has shape {np.shape(o)}; jopt never broadcasts one to the other."
-        )
+  if not shapes:
+    return
+  for i, (u, o) in enumerate(zip(u_leaves, o_leaves)):
+    if np.shape(u) != np.shape(o):
+      raise ValueError(
+          f"{_name(fn)}: the update at `{_path(updates, i)}` has shape {np.shape(u)} but "
+          f"the {what} leaf there has shape {np.shape(o)}; jopt never broadcasts one to the other."
+      )
+    u_kind, o_kind = _kind(u), _kind(o)
+    if u_kind != o_kind and "int" in (u_kind, o_kind) and "other" not in (u_kind, o_kind):
+      if o_kind == "int":
+        fix = ("an optimizer never truncates an update to integers: make the parameter floating, "
+               "or keep it out of the optimizer (`jopt.masked`, or `set_to_zero` in `multi_transform`)")
+      else:
+        fix = "gradients of floating parameters must be floating"
+      raise TypeError(
+          f"{_name(fn)}: the update at `{_path(updates, i)}` has dtype {jnp.result_type(u)} but "
+          f"the {what} leaf there has dtype {jnp.result_type(o)}; {fix}."
+      )
+
+
+def _kind(x: Any) -> str:
+  """"int" (integers and bools), "inexact" (floats, complex) or "other" (float0, ...)."""
+  try:
+    dtype = jnp.result_type(x)
+  except TypeError:
+    return "other"
+  if jnp.issubdtype(dtype, jnp.inexact):
+    return "inexact"
+  if jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.bool_):
+    return "int"
+  return "other"
+
+
+def _path(tree: Any, index: int) -> str:
+  """The key path of the `index`-th leaf of `tree` (computed only for an error message)."""
+  return jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(tree)[0][index][0])
+
+
+def check_representable(fn: str, values: dict[str, Any], *trees: Any) -> None:
+  """Raises `ValueError` if every positive stabilizer in `values` rounds to 0 in the dtype of the
+  computation: the result dtype of the corresponding leaves of `trees` (e.g. `mu` and `nu`).
+
+  `eps=1e-8` is 0 in float16 (whose smallest positive value is 6e-8), so an Adam step
+  on a zero gradient would divide 0 by 0. Runs at trace time on dtypes only.
+
+  Args:
+    fn: the transform, for the message.
+    values: the stabilizers, e.g. ``{"eps": eps, "eps_root": eps_root}``; unknown
+      (traced, scheduled) or zero values are not checked.
+    *trees: trees of the same structure whose leaf dtypes combine into the
+      dtype the stabilizers are added in.
+  """
+  known = {}
+  for name, value in values.items():
+    arr = concrete_value(value)
+    if arr is None or arr.dtype == object or arr.shape != ():
+      return  # unknown: cannot tell
+    if arr > 0:
+      known[name] = arr
+  if not known or not trees:
+    return
+  leaves = [jax.tree.leaves(t) for t in trees]
+  seen = set()
+  for i, group in enumerate(zip(*leaves)):
+    try:
+      dtype = jnp.result_type(*group)
+    except TypeError:
+      continue
+    if dtype in seen or not jnp.issubdtype(dtype, jnp.floating):
+      continue
+    seen.add(dtype)
+    if all(np.asarray(v, dtype) == 0 for v in known.values()):
+      names = " and ".join(f"`{n}`={float(v):g}" for n, v in known.items())
+      tiny = float(np.finfo(dtype).smallest_subnormal)
+      raise ValueError(
+          f"{_name(fn)}: {names} round{'s' if len(known) == 1 else ''} to 0 in {dtype.name} (the "
+          f"dtype of the moments at `{_path(trees[0], i)}`), so a zero gradient would give 0/0 = NaN; "
+          f"pass a stabilizer >= {tiny:.2g} (e.g. 1e-4 for {dtype.name}), or keep the moments in "
+          f"float32 (float32 params, or `mu_dtype`/`nu_dtype` where the transform takes them)."
+      )
 
 
 def check_params_structure(fn: str, updates: Any, params: Any) -> None:
