@@ -1,5 +1,9 @@
 """Times jopt (per-leaf and fused) against optax and a roofline kernel: `python -m benchmarks.run [--quick]`.
 
+Then the flat-buffer section (`benchmarks/flat.py`: optimizer step on flat
+buffers, whole training steps, compile time; `--flat` runs only it,
+`--skip-flat` skips it).
+
 Every measurement is in one process: for each tree, all variants (optax,
 jopt, jopt fused, optax.flatten, the roofline kernel) are compiled first with
 donated params and state, then timed interleaved round-robin (one step of each
@@ -238,7 +242,14 @@ def main(argv: Optional[list] = None) -> dict:
   parser.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds")
   parser.add_argument("--compile-2000", action="store_true", help="also time the chain's compile on 2000 leaves (slow)")
   parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+  parser.add_argument("--flat", action="store_true",
+                      help="run only the flat-buffer section (benchmarks/flat.py)")
+  parser.add_argument("--skip-flat", action="store_true", help="skip the flat-buffer section")
+  from benchmarks import flat as flat_bench  # pylint: disable=import-outside-toplevel
+  flat_bench.add_arguments(parser)
   args = parser.parse_args(argv)
+  if args.flat:
+    return flat_bench.main(args=args)
   trees = (args.trees or ("i,iii" if args.quick else "i,ii,iii,flax")).split(",")
   optimizers = tuple((args.optimizers or ("adam,clip_adamw" if args.quick else ",".join(OPTIMIZERS))).split(","))
   rounds = args.rounds or (7 if args.quick else 15)
@@ -266,6 +277,8 @@ def main(argv: Optional[list] = None) -> dict:
   for n in ((50,) if args.quick else (200,)) + ((2000,) if args.compile_2000 else ()):
     results["compile"] += compile_chain(n, log)
   print(write())
+  if not args.skip_flat:
+    results["flat"] = flat_bench.main(args=args)
   return results
 
 

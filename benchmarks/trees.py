@@ -9,8 +9,8 @@ def _leaves(n: int, shape: tuple) -> dict:
   return {f"p{i:05d}": 0.1 * jax.random.normal(k, shape) for i, k in enumerate(keys)}
 
 
-def transformer_params(layers: int = 4, d: int = 128, vocab: int = 1000) -> dict:
-  """Parameters of a small flax.linen transformer encoder (embedding, attention, MLP, LayerNorm)."""
+def transformer_model(layers: int = 4, d: int = 128, vocab: int = 1000):
+  """A small flax.linen transformer encoder (embedding, attention, MLP, LayerNorm): tokens -> logits."""
   import flax.linen as nn  # pylint: disable=import-outside-toplevel
 
   class Block(nn.Module):
@@ -29,7 +29,13 @@ def transformer_params(layers: int = 4, d: int = 128, vocab: int = 1000) -> dict
         x = Block()(x)
       return nn.Dense(vocab)(nn.LayerNorm()(x))
 
-  return Model().init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]
+  return Model()
+
+
+def transformer_params(layers: int = 4, d: int = 128, vocab: int = 1000) -> dict:
+  """Parameters of `transformer_model(layers, d, vocab)`."""
+  model = transformer_model(layers, d, vocab)
+  return model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))["params"]
 
 
 def make_tree(name: str, quick: bool = False) -> dict:

@@ -12,6 +12,7 @@ from jopt._src.base import OptState
 from jopt._src.base import Params
 from jopt._src.base import ScalarOrSchedule
 from jopt._src.base import Schedule
+from jopt._src.base import StatefulSchedule
 from jopt._src.base import Updates
 from jopt._src.base import init_empty_state
 
@@ -389,6 +390,7 @@ __all__ = [
     "Schedule",
     "ShouldSkipUpdateFunction",
     "SnapshotState",
+    "StatefulSchedule",
     "SweepResult",
     "TraceState",
     "TrainState",

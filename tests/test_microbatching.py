@@ -5,7 +5,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import optax.microbatching as omb
 import pytest
 from parity import assert_trees_close

@@ -12,7 +12,7 @@ from optax import OptState
 from optax import Params
 from optax import Schedule
 from optax import Updates
-from optax.schedules import StatefulSchedule
+import collections.abc
 from typing import Any, Callable, Union
 from typing import Any, Iterable, Mapping, NamedTuple, Optional, Protocol, Union
 
@@ -85,7 +85,7 @@ ArrayTree = Union[jax.typing.ArrayLike, Iterable["ArrayTree"], Mapping[Any, "Arr
 
 # A `mask` argument: a tree of bools shaped like the params (or a prefix), a
 # function `params -> such a tree`, or None for "no mask".
-MaskOrFn = Optional[Union[Any, Callable[[Params], Any]]]
+MaskOrFn = Optional[Union[Any, collections.abc.Callable[[Params], Any]]]
 
 # Stateless transforms whose optax state names are all `EmptyState`.
 AdaptiveGradClipState = EmptyState
@@ -204,3 +204,17 @@ def fusion_info(tx: Any) -> Optional[FusionInfo]:
     return _FUSION.get(_fusion_key(tx))
   except TypeError:  # an `update` that cannot be weakly referenced: never declared.
     return None
+
+
+class StatefulSchedule(Protocol):
+  """A schedule with a state (optax's protocol): `init() -> state`, `update(state, **extra) -> state`,
+  `__call__(state, **extra) -> value`. `inject_hyperparams` accepts one in place of a hyperparameter."""
+
+  def init(self) -> Any:
+    """The initial schedule state."""
+
+  def update(self, state: Any, **extra_args: Any) -> Any:
+    """The next schedule state."""
+
+  def __call__(self, state: Any, **extra_args: Any) -> jax.typing.ArrayLike:
+    """The value at `state`."""

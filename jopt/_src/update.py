@@ -10,14 +10,22 @@ from jopt._src import checks
 def apply_updates(params: Any, updates: Any) -> Any:
   """Returns `params + updates`, each leaf in its param's dtype; `None` leaves stay `None`.
 
+  The trees are checked while tracing (nothing runs in the compiled step): the
+  same structure, and every update leaf of its param's shape.
+
+  Differs from optax: an update whose shape differs from its param's is a
+  `ValueError` naming the path (optax broadcasts, and a (4,) param silently
+  becomes (3, 4)); a floating update for an integer or boolean param is a
+  `TypeError` (optax truncates it to the param's dtype, so small steps vanish).
+
   Args:
     params: the parameter tree.
-    updates: a tree of the same structure (e.g. from `tx.update`).
+    updates: a tree of the same structure and leaf shapes (e.g. from `tx.update`).
 
   Returns:
     The updated parameters.
   """
-  checks.check_same_structure("apply_updates", updates, params, "params")
+  checks.check_same_structure("apply_updates", updates, params, "params", shapes=True)
   return jax.tree.map(
       lambda p, u: None if p is None else jnp.asarray(p + u).astype(jnp.asarray(p).dtype),
       params,

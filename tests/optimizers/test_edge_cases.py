@@ -12,6 +12,12 @@ from cases import COMPLEX, NEEDS_PARAMS, OPTIMIZERS, small_tree
 from parity import assert_trajectories_match, assert_trees_close
 
 NAMES = sorted(OPTIMIZERS)
+# The fast lane runs the costlier trajectory checks on these; every optimizer runs them in the slow lane.
+FAST = {"sgd", "adam", "adamw", "rmsprop", "lion", "adafactor"}
+
+
+def _lanes(names):
+  return [pytest.param(n, id=n, marks=[] if n in FAST else [pytest.mark.slow]) for n in names]
 
 
 def _pair(name):
@@ -36,7 +42,7 @@ def _grads(params, n=5):
   return [jax.tree.map(lambda x, k=k: (jnp.sin(x * (k + 1.0) + 0.3)).astype(x.dtype), params) for k in range(n)]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _lanes(NAMES))
 def test_bf16_keeps_dtype_and_tracks_optax(name):
   ours, ref = _pair(name)
   params = small_tree(jnp.bfloat16)
@@ -62,7 +68,7 @@ def test_empty_tree(name):
   assert updates == {}
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _lanes(NAMES))
 def test_none_leaves_and_scalars(name):
   """A frozen (None) leaf stays None; the other leaves, including a scalar, move as in optax."""
   ours, ref = _pair(name)

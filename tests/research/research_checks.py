@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jopt
-from test_train_step import make_batches, make_params, mlp_loss
+from cases import make_batches, make_params, mlp_loss
 
 MESH_STEPS = 6
 

@@ -114,10 +114,22 @@ EXTRA_CASES = [
 STEP_TYPES = [int, np.int64, jnp.int32]
 
 
-def _check_all_modes(sched, reference, last):
-  """`sched` equals `reference` (float64 values at 0..last) for every step type, eager/jit/vmap."""
+def _check_all_modes(sched, reference, last, lane="quick"):
+  """`sched` equals `reference` (float64 values at 0..last) for every step type, eager/jit/vmap.
+
+  The "quick" lane (fast lane) checks Python int steps eagerly and int32 steps under jit(vmap); the
+  "full" lane (slow lane) every other step type and mode: NumPy and JAX integers eagerly, jit of int and
+  int32 steps, vmap over int64 and int32 steps.
+  """
   steps = list(range(last + 1))
-  for step_type in STEP_TYPES:
+  if lane == "quick":
+    eager = np.array([np.asarray(sched(int(t))) for t in steps], np.float64)
+    np.testing.assert_allclose(eager, reference, RTOL, ATOL, err_msg="eager int")
+    got = jax.jit(jax.vmap(sched))(jnp.arange(last + 1, dtype=jnp.int32))
+    np.testing.assert_allclose(got, reference, RTOL, ATOL, err_msg="jit(vmap)")
+    assert np.all(np.isfinite(got))
+    return
+  for step_type in STEP_TYPES[1:]:
     eager = np.array([np.asarray(sched(step_type(t))) for t in steps], np.float64)
     np.testing.assert_allclose(eager, reference, RTOL, ATOL, err_msg=f"eager {step_type}")
   jitted = jax.jit(sched)
@@ -128,26 +140,28 @@ def _check_all_modes(sched, reference, last):
     got = jax.vmap(sched)(np.arange(last + 1, dtype=dtype))
     np.testing.assert_allclose(got, reference, RTOL, ATOL, err_msg=f"vmap {dtype}")
     assert got.shape == (last + 1,)
-  got = jax.jit(jax.vmap(sched))(jnp.arange(last + 1, dtype=jnp.int32))
-  np.testing.assert_allclose(got, reference, RTOL, ATOL, err_msg="jit(vmap)")
-  assert np.all(np.isfinite(got))
 
 
+LANES = ["quick", pytest.param("full", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("lane", LANES)
 @pytest.mark.parametrize("build,last", [c[1:] for c in OPTAX_CASES], ids=[c[0] for c in OPTAX_CASES])
-def test_equals_optax(build, last):
+def test_equals_optax(build, last, lane):
   ours, theirs = build(jopt), build(optax)
   # optax evaluated eagerly on Python ints is right for these cases (its jit failures are tested below).
   reference = np.array([np.asarray(theirs(t)) for t in range(last + 1)], np.float64)
-  _check_all_modes(ours, reference, last)
+  _check_all_modes(ours, reference, last, lane)
   # Same dtype as optax for array steps (optax's constant_schedule returns the raw Python value).
   assert jnp.result_type(ours(jnp.int32(1))) == jnp.result_type(theirs(jnp.int32(1)))
 
 
 @pytest.mark.parametrize("sched,closed_form,last", [c[1:] for c in EXTRA_CASES],
                          ids=[c[0] for c in EXTRA_CASES])
-def test_extras_closed_form(sched, closed_form, last):
+@pytest.mark.parametrize("lane", LANES)
+def test_extras_closed_form(sched, closed_form, last, lane):
   reference = np.array([closed_form(t) for t in range(last + 1)], np.float64)
-  _check_all_modes(sched, reference, last)
+  _check_all_modes(sched, reference, last, lane)
 
 
 def _torch_values(make_scheduler, steps):

@@ -1,6 +1,6 @@
 """One process of the multi-host test: joins a loopback coordinator and trains with the mesh step.
 
-Run by tests/test_multihost.py as
+Run by tests/train/test_multihost.py as
 `python multihost_worker.py PORT PROCESS_ID NUM_PROCESSES OUT.npz [--crash]`, with
 `XLA_FLAGS=--xla_force_host_platform_device_count=2` in its environment. Process 0
 writes the final params to OUT.npz.
@@ -9,7 +9,7 @@ writes the final params to OUT.npz.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: cases, parity
 
 
 def main(argv):
@@ -21,7 +21,7 @@ def main(argv):
 
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   import jopt  # pylint: disable=g-import-not-at-top
-  from test_train_step import STEPS, make_batches, make_params, mlp_loss  # pylint: disable=g-import-not-at-top
+  from cases import STEPS, make_batches, make_params, mlp_loss  # pylint: disable=g-import-not-at-top
 
   info = jopt.initialize_distributed(
       f"127.0.0.1:{port}", num_processes, process_id, initialization_timeout=60

@@ -9,7 +9,7 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 import jopt
-from test_train_step import STEPS, make_batches, make_params, mlp_loss
+from cases import STEPS, make_batches, make_params, mlp_loss
 
 TOL = 1e-5
 

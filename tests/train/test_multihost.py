@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import jopt
-from test_train_step import STEPS, make_batches, make_params, mlp_loss
+from cases import STEPS, make_batches, make_params, mlp_loss
+
+pytestmark = pytest.mark.slow  # subprocesses joining a coordinator: the slow lane
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multihost_worker.py")
 TIMEOUT_S = 240

@@ -9,30 +9,7 @@ import pytest
 from flax import nnx
 
 import jopt
-
-STEPS = 10
-
-
-def mlp_loss(params, batch):
-  h = jnp.tanh(batch["x"] @ params["w"] + params["b"])
-  return jnp.mean((h @ params["v"] - batch["y"]) ** 2)
-
-
-def make_params(seed=0):
-  r = np.random.default_rng(seed)
-  return {
-      "w": jnp.asarray(r.normal(size=(3, 8)), jnp.float32),
-      "b": jnp.zeros(8, jnp.float32),
-      "v": jnp.asarray(r.normal(size=(8,)), jnp.float32),
-  }
-
-
-def make_batches(n=STEPS, size=8, seed=1):
-  r = np.random.default_rng(seed)
-  return [
-      {"x": r.normal(size=(size, 3)).astype(np.float32), "y": r.normal(size=(size,)).astype(np.float32)}
-      for _ in range(n)
-  ]
+from cases import STEPS, make_batches, make_params, mlp_loss
 
 
 def assert_trees_close(a, b, tol=1e-6):

@@ -1,14 +1,18 @@
-"""Unit-wise norms and clipping, per-example clipping: against optax and closed forms."""
+"""Clipping beyond the reference table (`transforms/clipping` rows): clip_by_global_norm's closed form and
+zero max_norm, unit-wise norms and clipping, adaptive_grad_clip, per-example clipping: against optax and
+closed forms."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from parity import assert_trees_close
 
+import jopt
+from cases import SMALL, match_small
 from jopt._src.transforms import clipping as per_example_clipping
 from jopt._src.transforms import clipping as unitwise_clipping
+from parity import assert_trees_close
 
 
 def _arr(shape, seed=0, dtype=jnp.float32):
@@ -92,3 +96,61 @@ def test_per_example_clipping_under_jit_and_errors():
              per_example_clipping.per_example_layer_norm_clip):
     with pytest.raises(ValueError, match="batch"):
       fn(bad, 1.0)
+
+
+def _finite(tree):
+  return all(bool(jnp.all(jnp.isfinite(l))) for l in jax.tree.leaves(tree))
+
+
+def test_clip_by_global_norm_closed_form_and_zero_max_norm():
+  g = {"a": jnp.array([3.0, 0.0]), "b": jnp.array([[4.0]])}  # global norm 5
+  tx = jopt.clip_by_global_norm(1.0)
+  u, _ = tx.update(g, tx.init(g))
+  np.testing.assert_allclose(u["a"], [0.6, 0.0], rtol=1e-6)
+  np.testing.assert_allclose(u["b"], [[0.8]], rtol=1e-6)
+  zeros = jax.tree.map(jnp.zeros_like, g)
+  for name in ("clip_by_global_norm", "clip_by_block_rms"):
+    tx = getattr(jopt, name)(0.0)
+    u, _ = tx.update(zeros, tx.init(zeros))
+    assert _finite(u), name
+    ref = getattr(optax, name)(0.0)
+    assert not _finite(ref.update(zeros, ref.init(zeros))[0]), name  # optax: 0/0 = NaN
+
+
+def test_clip_by_global_norm_is_one_scalar_factor():
+  """The rescale multiplies each leaf by one scalar: no per-element select (optax's `lax.select`)."""
+  g = {"a": jnp.ones((8, 8)), "b": jnp.ones(5)}
+  jaxpr = jax.make_jaxpr(lambda g: jopt.clip_by_global_norm(1.0).update(g, jopt.EmptyState())[0])(g)
+
+  def eqns(j):
+    for e in j.eqns:
+      yield e
+      for sub in jax.core.jaxprs_in_params(e.params):
+        yield from eqns(sub)
+
+  selects = [e for e in eqns(jaxpr.jaxpr) if e.primitive.name == "select_n" and e.outvars[0].aval.shape]
+  assert not selects
+  reductions = [e for e in eqns(jaxpr.jaxpr) if e.primitive.name == "reduce_sum"]
+  assert len(reductions) == 2  # one per leaf, summed into one norm
+
+
+@pytest.mark.parametrize("mode,clipping,eps", [("jit", 0.05, 1e-3), ("jit", 0.7, 0.5), ("eager", 0.05, 1e-3)])
+def test_adaptive_grad_clip(mode, clipping, eps):
+  match_small(unitwise_clipping.adaptive_grad_clip(clipping, eps),
+         optax.adaptive_grad_clip(clipping, eps), mode, apply_scale=0.1)
+
+
+def test_adaptive_grad_clip_axis():
+  params = {"w": SMALL["dense"]["w"]}
+  match_small(unitwise_clipping.adaptive_grad_clip(0.1, axis=1),
+         optax.adaptive_grad_clip(0.1, axis=1), "eager", params=params, steps=2)
+
+
+def test_adaptive_grad_clip_needs_params():
+  tx = unitwise_clipping.adaptive_grad_clip(0.1)
+  g = {"a": jnp.ones(3)}
+  for call in (lambda: tx.update(g, tx.init(g)), lambda: tx.update(g, tx.init(g), None)):
+    with pytest.raises(ValueError, match="adaptive_grad_clip"):
+      call()
+  with pytest.raises(ValueError, match="clipping"):
+    unitwise_clipping.adaptive_grad_clip(float("nan"))

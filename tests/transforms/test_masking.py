@@ -1,4 +1,5 @@
-"""Mask helpers on plain dicts, flax linen params and `flax.nnx.State`, and inside optimizers."""
+"""Mask helpers on plain dicts, flax linen params and `flax.nnx.State`, inside optimizers; multi_transform
+(partition) against optax."""
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +10,9 @@ from flax import linen as nn
 from flax import nnx
 
 import jopt
+from cases import SMALL_LABELS, match_small
+from jopt._src.transforms import freezing
+from parity import assert_trajectories_match, random_tree
 
 
 class _Model(nnx.Module):
@@ -115,3 +119,39 @@ def test_masks_are_static_under_jit():
   u, _ = jax.jit(tx.update)(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
   np.testing.assert_allclose(u["w"], 0.1)
   np.testing.assert_allclose(u["bias"], 0.0)
+
+
+# --- multi_transform (partition) ------------------------------------------------
+
+
+def _multi(lib, labels):
+  return lib.multi_transform(
+      {"adam": lib.adam(1e-2), "sgd": lib.sgd(0.1, momentum=0.9), "lion": lib.lion(1e-3)}, labels
+  )
+
+
+@pytest.mark.parametrize("labels", [
+    {"dense": {"w": "adam", "b": "sgd"}, "scalar": "sgd", "stack": "lion"},  # a prefix of the params
+    lambda p: jax.tree.map(lambda x: "adam" if x.ndim > 1 else ("sgd" if x.ndim else "lion"), p),
+], ids=["tree", "callable"])
+def test_multi_transform(labels):
+  assert_trajectories_match(_multi(jopt, labels), _multi(optax, labels))
+
+
+def test_multi_transform_state_and_unknown_label():
+  params = random_tree(jax.random.PRNGKey(0))
+  labels = {"dense": "adam", "scalar": "sgd", "stack": "sgd"}
+  state = _multi(jopt, labels).init(params)
+  assert isinstance(state, jopt.MultiTransformState) and set(state.inner_states) == {"adam", "sgd", "lion"}
+  with pytest.raises(ValueError, match="param_labels.*'rmsprop'"):
+    _multi(jopt, {**labels, "scalar": "rmsprop"}).init(params)
+
+
+@pytest.mark.parametrize("mode,callable_labels", [("jit", False), ("eager", True)])
+def test_partition(mode, callable_labels):
+  labels = SMALL_LABELS if mode == "eager" else {"dense": {"w": "a", "b": "b"}, "scalar": "b", "stack": "a"}
+  param_labels = (lambda p: labels) if callable_labels else labels
+  match_small(
+      freezing.partition({"a": jopt.adam(0.1), "b": jopt.sgd(0.1, momentum=0.9)}, param_labels),
+      optax.partition({"a": optax.adam(0.1), "b": optax.sgd(0.1, momentum=0.9)}, param_labels),
+      mode, full_tree=True)

@@ -431,5 +431,6 @@ def test_abstract_init_needs_params_and_bad_mask(name):
     (lambda: jopt.mask_by_path(exclude=[1]), "exclude"),
 ])
 def test_bad_input_names_the_argument(build, arg):
-  with pytest.raises(ValueError, match=f"`{arg}`"):
+  # A wrong type (None for a number, a string axis) is a TypeError, a bad value a ValueError.
+  with pytest.raises((TypeError, ValueError), match=f"`{arg}`"):
     build()

@@ -1,7 +1,5 @@
 """The fused multi-tensor path: same numbers as the per-leaf path, clear errors, orbax, pmap and mesh."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,8 +82,15 @@ def _optimizers():
       make()
     except AttributeError:  # an optimizer not in jopt yet
       continue
-    out.append(pytest.param(make, id=name))
+    marks = [] if name in FAST_OPTIMIZERS else [pytest.mark.slow]
+    out.append(pytest.param(make, id=name, marks=marks))
   return out
+
+
+# The fast lane's short version: one of each kind of state (momentum, masked moments and a schedule, a
+# six-block chain, a proximal step, inject_hyperparams, nested multi_transform); the rest: slow lane.
+FAST_OPTIMIZERS = {"sgd_momentum", "adamw_mask_schedule", "chain6", "sgd_elastic_net", "inject_adamw_mask",
+                   "multi_transform_nested_mask"}
 
 
 def _run(tx, params, grads_seq, step_wrap=jax.jit):

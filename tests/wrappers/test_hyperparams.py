@@ -48,8 +48,11 @@ def test_inject_bitwise_more_optimizers_and_modes():
   _assert_bitwise(*_run_both("adam", learning_rate=SCHED, mode="pmap", steps=3))
 
 
-@pytest.mark.parametrize("mode", ["eager", "jit"])
-@pytest.mark.parametrize("wrap", ["plain", "chain", "multisteps"])
+@pytest.mark.parametrize("mode,wrap", [
+    ("eager", "plain"), ("jit", "plain"), ("jit", "chain"), ("jit", "multisteps"),
+    pytest.param("eager", "chain", marks=pytest.mark.slow),
+    pytest.param("eager", "multisteps", marks=pytest.mark.slow),
+])
 def test_user_overwrite_of_any_numeric_hyperparameter_takes_effect(mode, wrap):
   """The state is the truth: `state.hyperparams[k] = v` changes the next update, as in optax."""
   def build(lib):

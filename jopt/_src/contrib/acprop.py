@@ -54,7 +54,7 @@ def scale_by_acprop(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     prediction_error = numerics.tree_map(lambda g, m: g - m, updates, state.mu)
     nu = numerics.update_moment_per_elem_norm(prediction_error, state.nu, b2, 2)

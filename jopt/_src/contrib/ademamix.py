@@ -88,7 +88,7 @@ def scale_by_ademamix(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.m1)
+    checks.check_same_structure(fn, updates, state.m1, shapes=True)
     b3_t = numerics.resolve(b3, state.count_m2)
     alpha_t = numerics.resolve(alpha, state.count_m2)
     m1 = numerics.update_moment(updates, state.m1, b1, 1)
@@ -223,7 +223,7 @@ def scale_by_simplified_ademamix(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.m)
+    checks.check_same_structure(fn, updates, state.m, shapes=True)
     alpha_t = numerics.resolve(alpha, state.t)
     m = numerics.tree_map(lambda g, m: g + b1 * m, updates, state.m)
     n = numerics.update_moment_per_elem_norm(updates, state.n, b2, 2)

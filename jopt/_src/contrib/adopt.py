@@ -79,7 +79,7 @@ def scale_by_adopt(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     started = state.count > 0
     # The first step only fills the second moment: v_1 = |g_1|^2 and m_1 = m_0.
     b1_ = jnp.where(started, b1, 1)

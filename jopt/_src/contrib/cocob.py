@@ -64,7 +64,7 @@ def scale_by_cocob(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, state.scale)
+    checks.check_same_structure(fn, updates, state.scale, shapes=True)
     tm = numerics.tree_map
     scale = tm(lambda l, g: jnp.maximum(l, jnp.abs(g)), state.scale, updates)
     subgradients = tm(lambda s, g: s + jnp.abs(g), state.subgradients, updates)

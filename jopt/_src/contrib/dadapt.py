@@ -123,7 +123,7 @@ def dadapt_adamw(
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, state.exp_avg)
+    checks.check_same_structure(fn, updates, state.exp_avg, shapes=True)
     tm = numerics.tree_map
     count = numerics.safe_increment(state.count)
     sched = numerics.resolve(learning_rate, state.count)

@@ -101,7 +101,7 @@ def scale_by_dog(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     dist = numerics.global_norm(tree_ops.sub(state.init_params, params))
     max_dist = jnp.maximum(state.max_dist, dist)
     sum_sq = state.sum_sq_norm_grads + numerics.sum_of_squares(updates)
@@ -202,7 +202,7 @@ def scale_by_dowg(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     sq_dist = numerics.sum_of_squares(tree_ops.sub(state.init_params, params))
     estim_sq_dist = jnp.maximum(state.estim_sq_dist, sq_dist)
     weighted = estim_sq_dist * numerics.sum_of_squares(updates) + state.weighted_sq_norm_grads
@@ -257,6 +257,7 @@ class ScaleByDistanceOverGradientsState(NamedTuple):
   init_params: base.OptState  # x_0 in `param_dtype`.
 
 
+@checks.public
 def scale_by_distance_over_gradients(
     reps_rel=1e-6, eps=1e-8, param_dtype=jnp.float32, global_scale=1.0
 ) -> base.GradientTransformation:
@@ -285,9 +286,9 @@ def scale_by_distance_over_gradients(
     `update` needs `params`.
   """
   fn = "scale_by_distance_over_gradients"
-  checks.check_nonnegative(fn, "reps_rel", reps_rel)
-  checks.check_nonnegative(fn, "eps", eps)
-  checks.check_finite(fn, "global_scale", global_scale)
+  checks.check_nonnegative(fn, "reps_rel", reps_rel, required=True)
+  checks.check_nonnegative(fn, "eps", eps, required=True)
+  checks.check_range(fn, "global_scale", global_scale, finite=True, required=True)
   leaf_norm = lambda x: jnp.sqrt(jnp.sum(numerics.abs_sq(x)))
 
   def init_fn(params):
@@ -299,7 +300,7 @@ def scale_by_distance_over_gradients(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     max_dist = jax.tree.map(
         lambda d, x, x0: jnp.maximum(d, leaf_norm(x - x0)), state.max_dist, params,
         state.init_params,

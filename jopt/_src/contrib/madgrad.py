@@ -63,7 +63,7 @@ def scale_by_madgrad(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     lr = numerics.resolve(learning_rate, state.count)
     lamb = (lr + eps) * jnp.sqrt(state.count + 1)
     grad_sum_sq = numerics.tree_map(

@@ -149,7 +149,7 @@ def momo(
     del extra_args
     checks.require_params(fn, params)
     _require_value(fn, value)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     bt = jnp.where(state.count == 0, 0.0, beta)
     barf = bt * state.barf + (1 - bt) * jnp.asarray(value, state.barf.dtype)
     exp_avg = numerics.update_moment(updates, state.exp_avg, bt, 1)
@@ -232,7 +232,7 @@ def momo_adam(
     del extra_args
     checks.require_params(fn, params)
     _require_value(fn, value)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     count = numerics.safe_increment(state.count)
     barf = b1 * state.barf + (1 - b1) * jnp.asarray(value, state.barf.dtype)
     exp_avg = numerics.update_moment(updates, state.exp_avg, b1, 1)

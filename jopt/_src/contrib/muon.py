@@ -288,7 +288,7 @@ def scale_by_muon(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, beta, 1)
     count = numerics.safe_increment(state.count)
     if nesterov:

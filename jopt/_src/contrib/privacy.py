@@ -27,6 +27,7 @@ def _canonical_key(key: Any) -> jax.Array:
   return jax.random.key(key)
 
 
+@checks.public
 def differentially_private_aggregate(
     l2_norm_clip: jax.typing.ArrayLike,
     noise_multiplier: jax.typing.ArrayLike,
@@ -59,8 +60,18 @@ def differentially_private_aggregate(
     A `GradientTransformation` with state `DifferentiallyPrivateAggregateState`.
   """
   fn = "differentially_private_aggregate"
-  checks.check_nonnegative(fn, "l2_norm_clip", l2_norm_clip)
+  checks.check_nonnegative(fn, "l2_norm_clip", l2_norm_clip, finite=False)
   checks.check_nonnegative(fn, "noise_multiplier", noise_multiplier)
+  known_clip, known_noise = checks.concrete_value(l2_norm_clip), checks.concrete_value(noise_multiplier)
+  if (known_clip is not None and known_noise is not None and float(known_noise) > 0
+      and not bool(jnp.isfinite(jnp.asarray(float(known_clip) * float(known_noise))))):
+    raise ValueError(
+        f"{checks._name(fn)}: `l2_norm_clip`={l2_norm_clip!r} with `noise_multiplier`="
+        f"{noise_multiplier!r} gives noise of infinite standard deviation (their product); "
+        f"an infinite `l2_norm_clip` (no clipping) needs `noise_multiplier`=0."
+    )
+  checks.check_key(fn, "key", key)
+  checks.check_key(fn, "seed", seed)
   if seed is not None:
     warnings.warn(f"{fn}: `seed` is deprecated, pass `key` instead.", DeprecationWarning,
                   stacklevel=2)
@@ -95,6 +106,7 @@ def differentially_private_aggregate(
       why="per-example norms along each leaf's batch axis")
 
 
+@checks.public
 def dpsgd(
     learning_rate: base.ScalarOrSchedule,
     l2_norm_clip: jax.typing.ArrayLike,
@@ -124,6 +136,8 @@ def dpsgd(
   Returns:
     A `GradientTransformationExtraArgs`.
   """
+  checks.check_key("dpsgd", "seed", seed)
+  checks.check_decay("dpsgd", "momentum", momentum)  # named here, not as `trace`'s `decay`
   return jopt.chain(
       differentially_private_aggregate(
           l2_norm_clip=l2_norm_clip, noise_multiplier=noise_multiplier, key=jax.random.key(seed)
@@ -131,3 +145,4 @@ def dpsgd(
       jopt.trace(decay=momentum, nesterov=nesterov) if momentum is not None else jopt.identity(),
       jopt.scale_by_learning_rate(learning_rate),
   )
+per_example_global_norm_clip = clipping.per_example_global_norm_clip  # one copy, in transforms/clipping.py

@@ -105,7 +105,7 @@ def prodigy(
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, state.exp_avg)
+    checks.check_same_structure(fn, updates, state.exp_avg, shapes=True)
     tm = numerics.tree_map
     d = state.estim_lr
     count = numerics.safe_increment(state.count)

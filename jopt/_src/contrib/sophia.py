@@ -136,7 +136,7 @@ def scale_by_sophia(
   checks.check_decay(fn, "b2", b2)
   checks.check_nonnegative(fn, "eps", eps)
   checks.check_nonnegative(fn, "gamma", gamma)
-  checks.check_nonnegative(fn, "clip_threshold", clip_threshold)
+  checks.check_nonnegative(fn, "clip_threshold", clip_threshold, finite=False)
   checks.check_range(fn, "update_interval", update_interval, 1)
   checks.check_nonnegative(fn, "print_win_rate_every_n_steps", print_win_rate_every_n_steps)
   if not (hasattr(hessian_diagonal_fn, "init") and hasattr(hessian_diagonal_fn, "update")):
@@ -165,7 +165,7 @@ def scale_by_sophia(
 
   def update_fn(updates, state, params=None, **hess_fn_kwargs):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     count = numerics.safe_increment(state.count)
     grads = updates
     mu = numerics.update_moment(grads, state.mu, b1, 1)

@@ -109,12 +109,12 @@ def scale_by_backtracking_linesearch(
   """
   fn = "scale_by_backtracking_linesearch"
   objective.check_step_count(fn, "max_backtracking_steps", max_backtracking_steps)
-  checks.check_nonnegative(fn, "slope_rtol", slope_rtol)
+  checks.check_nonnegative(fn, "slope_rtol", slope_rtol, finite=False)
   checks.check_range(fn, "decrease_factor", decrease_factor, 0.0, None, low_inclusive=False)
   checks.check_range(fn, "increase_factor", increase_factor, 0.0, None, low_inclusive=False)
   checks.check_range(fn, "max_learning_rate", max_learning_rate, 0.0, None, low_inclusive=False)
-  checks.check_nonnegative(fn, "atol", atol)
-  checks.check_nonnegative(fn, "rtol", rtol)
+  checks.check_nonnegative(fn, "atol", atol, finite=False)
+  checks.check_nonnegative(fn, "rtol", rtol, finite=False)
   checks.check_bool(fn, "store_grad", store_grad)
   checks.check_bool(fn, "verbose", verbose)
 
@@ -147,7 +147,7 @@ def scale_by_backtracking_linesearch(
       **extra_args: Any,
   ):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     objective_fn = functools.partial(
         value_fn, **objective.split_objective_kwargs(fn, value_fn, extra_args)
     )

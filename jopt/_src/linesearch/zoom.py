@@ -121,12 +121,12 @@ def scale_by_zoom_linesearch(
   fn = "scale_by_zoom_linesearch"
   objective.check_step_count(fn, "max_linesearch_steps", max_linesearch_steps)
   _check_optional_positive(fn, "max_learning_rate", max_learning_rate)
-  checks.check_nonnegative(fn, "tol", tol)
+  checks.check_nonnegative(fn, "tol", tol, finite=False)
   checks.check_range(fn, "increase_factor", increase_factor, 0.0, None, low_inclusive=False)
-  checks.check_nonnegative(fn, "slope_rtol", slope_rtol)
-  checks.check_nonnegative(fn, "curv_rtol", curv_rtol)
+  checks.check_nonnegative(fn, "slope_rtol", slope_rtol, finite=False)
+  checks.check_nonnegative(fn, "curv_rtol", curv_rtol, finite=False)
   if approx_dec_rtol is not None:
-    checks.check_nonnegative(fn, "approx_dec_rtol", approx_dec_rtol)
+    checks.check_nonnegative(fn, "approx_dec_rtol", approx_dec_rtol, finite=False)
   checks.check_nonnegative(fn, "stepsize_precision", stepsize_precision)
   if initial_guess_strategy not in _GUESSES:
     raise ValueError(
@@ -164,7 +164,7 @@ def scale_by_zoom_linesearch(
       **extra_args: Any,
   ):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     kwargs = objective.split_objective_kwargs(fn, value_fn, extra_args)
     value_and_grad_fn = functools.partial(jax.value_and_grad(value_fn), **kwargs)
     guess = jnp.asarray(1.0) if initial_guess_strategy == "one" else state.learning_rate

@@ -77,7 +77,12 @@ def adafactor(
   checks.check_nonnegative(fn, "learning_rate", learning_rate)
   checks.check_decay(fn, "momentum", momentum)
   checks.check_nonnegative(fn, "weight_decay_rate", weight_decay_rate)
-  checks.check_nonnegative(fn, "clipping_threshold", clipping_threshold)
+  checks.check_nonnegative(fn, "clipping_threshold", clipping_threshold, finite=False)
+  # Checked here so that errors name adafactor's arguments, not scale_by_factored_rms's.
+  checks.check_nonnegative(fn, "decay_rate", decay_rate)
+  checks.check_nonnegative(fn, "decay_offset", decay_offset)
+  checks.check_nonnegative(fn, "eps", eps)
+  checks.check_int(fn, "min_dim_size_to_factor", min_dim_size_to_factor)
   txs = [factorized.scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)]
   if clipping_threshold is not None:
     txs.append(clipping.clip_by_block_rms(clipping_threshold))

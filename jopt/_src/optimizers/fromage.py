@@ -6,6 +6,7 @@ import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src.transforms import regularization
 
 
 def _add_scaled_params(coefficient: base.ScalarOrSchedule) -> base.GradientTransformation:
@@ -17,14 +18,14 @@ def _add_scaled_params(coefficient: base.ScalarOrSchedule) -> base.GradientTrans
 
   def init_fn(params):
     del params
-    return jopt.AddDecayedWeightsState(count=numerics.init_count()) if scheduled else base.EmptyState()
+    return regularization.WeightDecaySchedule(count=numerics.init_count()) if scheduled else base.EmptyState()
 
   def update_fn(updates, state, params=None):
     checks.require_params("fromage", params)
-    checks.check_same_structure("fromage", updates, params, "params")
+    checks.check_same_structure("fromage", updates, params, "params", shapes=True)
     if scheduled:
       c = coefficient(state.count)
-      state = jopt.AddDecayedWeightsState(count=numerics.safe_increment(state.count))
+      state = regularization.WeightDecaySchedule(count=numerics.safe_increment(state.count))
     else:
       c = coefficient
     return numerics.tree_map(lambda u, p: (u + c * p).astype(u.dtype), updates, params), state

@@ -22,7 +22,7 @@ class ScaleByOptimisticGradientState(NamedTuple):
 def _check_constant(fn: str, name: str, value: Any) -> None:
   if callable(value):
     raise TypeError(f"{fn}: `{name}` must be a number, not a schedule.")
-  checks.check_range(fn, name, value)
+  checks.check_range(fn, name, value, finite=True)
 
 
 @checks.public
@@ -141,13 +141,15 @@ def optimistic_adam(
     A `GradientTransformationExtraArgs`. Warns `DeprecationWarning`.
   """
   warnings.warn(
-      "optimistic_adam is deprecated (as in optax); use optimistic_adam_v2.",
+      "`optimistic_adam` is deprecated (as in optax), please use `optimistic_adam_v2` instead.",
       DeprecationWarning, stacklevel=3,
   )
   if callable(learning_rate):
     raise ValueError(
         "optimistic_adam: `learning_rate` must be a number; optimistic_adam_v2 takes schedules."
     )
+  checks.check_nonnegative("optimistic_adam", "learning_rate", learning_rate)
+  checks.check_range("optimistic_adam", "optimism", optimism, finite=True)  # not as `beta`
   if optimism is None:
     optimism = learning_rate
   return jopt.chain(

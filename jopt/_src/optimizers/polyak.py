@@ -46,8 +46,8 @@ def scale_by_polyak(
     keyword argument `value`, the objective at the current params.
   """
   fn = "scale_by_polyak"
-  checks.check_range(fn, "f_min", f_min)
-  checks.check_nonnegative(fn, "max_learning_rate", max_learning_rate)
+  checks.check_range(fn, "f_min", f_min, finite=True)
+  checks.check_nonnegative(fn, "max_learning_rate", max_learning_rate, finite=False)
   checks.check_nonnegative(fn, "eps", eps)
   if variant not in _VARIANTS:
     raise ValueError(f"{fn}: `variant` must be one of {_VARIANTS}, got {variant!r}.")
@@ -113,6 +113,7 @@ def polyak_sgd(
     >>> value, grad = jax.value_and_grad(fn)(x)
     >>> updates, state = tx.update(grad, state, x, value=value)
   """
+  checks.check_nonnegative("polyak_sgd", "scaling", scaling)  # named here, not as sgd's
   return jopt.chain(
       jopt.sgd(learning_rate=scaling),
       scale_by_polyak(max_learning_rate=max_learning_rate, f_min=f_min, eps=eps, variant=variant),

@@ -125,7 +125,13 @@ def adadelta(
 
   The weight decay is coupled (added to the gradient before the scaling), as in
   optax and PyTorch. `learning_rate=None` means 1 (the paper has no learning
-  rate). Zeiler, 2012 (https://arxiv.org/abs/1212.5701).
+  rate): the step descends, as the formula above (and optax's docstring) states.
+  Zeiler, 2012 (https://arxiv.org/abs/1212.5701).
+
+  Differs from optax: `adadelta()` (no learning rate) descends. optax chains
+  `scale_by_learning_rate(None)`, which is the identity and so drops the minus
+  sign: its default adadelta ascends the loss (the same as optax's
+  `adadelta(-1.0)` would). With a learning rate given, both agree.
 
   Args:
     learning_rate: a non-negative float, scalar array or schedule; None for 1.
@@ -142,5 +148,5 @@ def adadelta(
   return combine.chain(
       regularization.add_decayed_weights(weight_decay, mask=weight_decay_mask),
       rms.scale_by_adadelta(rho=rho, eps=eps),
-      scaling.scale_by_learning_rate(learning_rate),
+      scaling.scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
   )

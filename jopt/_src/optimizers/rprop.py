@@ -36,7 +36,7 @@ def _check_step_sizes(fn: str, learning_rate, eta_minus, eta_plus, min_step_size
   checks.check_nonnegative(fn, "eta_minus", eta_minus)
   checks.check_nonnegative(fn, "eta_plus", eta_plus)
   checks.check_nonnegative(fn, "min_step_size", min_step_size)
-  checks.check_nonnegative(fn, "max_step_size", max_step_size)
+  checks.check_nonnegative(fn, "max_step_size", max_step_size, finite=False)
   lo, hi = checks.concrete_value(min_step_size), checks.concrete_value(max_step_size)
   if lo is not None and hi is not None and lo > hi:
     raise ValueError(

@@ -1,7 +1,7 @@
 """SM3: Adagrad-like scaling with one accumulator per row, column, ... instead of per coordinate."""
 
 import functools
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -114,7 +114,7 @@ def scale_by_sm3(
 
 @checks.public
 def sm3(
-    learning_rate: jax.typing.ArrayLike, momentum: jax.typing.ArrayLike = 0.9
+    learning_rate: jax.typing.ArrayLike, momentum: Optional[jax.typing.ArrayLike] = 0.9
 ) -> base.GradientTransformationExtraArgs:
   """The SM3 optimizer: `chain(scale_by_sm3(momentum), scale(-learning_rate))`.
 
@@ -141,6 +141,7 @@ def sm3(
   if callable(learning_rate):
     raise TypeError("sm3: `learning_rate` must be a number, not a schedule.")
   checks.check_nonnegative("sm3", "learning_rate", learning_rate)
+  checks.check_decay("sm3", "momentum", momentum)  # named here, not as `scale_by_sm3`'s `b1`
   return jopt.chain(
       scale_by_sm3(0.0 if momentum is None else momentum),
       jopt.scale(-learning_rate),

@@ -100,6 +100,7 @@ def lars(
     scale_by_learning_rate(learning_rate), trace(momentum, nesterov))`.
   """
   checks.check_nonnegative("lars", "learning_rate", learning_rate)
+  checks.check_decay("lars", "momentum", momentum)  # named here, not as `trace`'s `decay`
   trust = layerwise.scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps)
   return combine.chain(
       regularization.add_decayed_weights(weight_decay, mask=weight_decay_mask),

@@ -25,6 +25,7 @@ class ScaleByKronState(NamedTuple):
   update_counter: jax.Array  # shape=(), int32: steps since the last preconditioner update.
 
 
+@checks.public
 def precond_update_prob_schedule(
     max_prob: float = 1.0, min_prob: float = 0.03, decay: float = 0.001, flat_start: float = 500
 ) -> base.Schedule:
@@ -46,6 +47,7 @@ def precond_update_prob_schedule(
   checks.check_range("precond_update_prob_schedule", "max_prob", max_prob, 0.0, 1.0, low_inclusive=False)
   checks.check_range("precond_update_prob_schedule", "min_prob", min_prob, 0.0, 1.0, low_inclusive=False)
   checks.check_nonnegative("precond_update_prob_schedule", "decay", decay)
+  checks.check_nonnegative("precond_update_prob_schedule", "flat_start", flat_start)
 
   def schedule(n):
     p = max_prob * jnp.exp(-decay * (jnp.asarray(n, jnp.float32) - flat_start))
@@ -154,6 +156,7 @@ def _precondition(qs, diag, g):
   return g
 
 
+@checks.public
 def scale_by_kron(
     b1: float = 0.9,
     preconditioner_update_probability: Union[float, Callable[[jax.Array], Any]] = (
@@ -224,14 +227,12 @@ def scale_by_kron(
   """
   fn = "scale_by_kron"
   checks.check_decay(fn, "b1", b1)
+  checks.check_key(fn, "key", key)
   if not callable(preconditioner_update_probability):
     checks.check_range(fn, "preconditioner_update_probability",
                        preconditioner_update_probability, 0.0, 1.0, low_inclusive=False)
   checks.check_positive_int(fn, "max_size_triangular", max_size_triangular)
-  if isinstance(min_ndim_triangular, bool) or not isinstance(min_ndim_triangular, (int, np.integer)) \
-      or min_ndim_triangular < 0:
-    raise ValueError(
-        f"{fn}: `min_ndim_triangular` must be an integer >= 0, got {min_ndim_triangular!r}.")
+  checks.check_int(fn, "min_ndim_triangular", min_ndim_triangular, 0)
   if memory_save_mode not in MEMORY_SAVE_MODES:
     raise ValueError(
         f"{fn}: `memory_save_mode` must be one of {MEMORY_SAVE_MODES}, got {memory_save_mode!r}.")
@@ -319,6 +320,7 @@ def scale_by_kron(
       why="a Kronecker-factored preconditioner of each leaf")
 
 
+@checks.public
 def kron(
     learning_rate: base.ScalarOrSchedule = 0.001,
     b1: float = 0.9,

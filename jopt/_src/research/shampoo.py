@@ -41,6 +41,7 @@ def _precondition_blocks(blocks, preconds, precision):
   return jax.vmap(one)(blocks, tuple(preconds))
 
 
+@checks.public
 def scale_by_shampoo(
     b2: float = 0.999,
     eps: float = 1e-4,
@@ -235,6 +236,7 @@ def scale_by_shampoo(
       why="a Kronecker-factored preconditioner of each leaf")
 
 
+@checks.public
 def shampoo(
     learning_rate: base.ScalarOrSchedule,
     b1: float = 0.9,

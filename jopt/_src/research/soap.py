@@ -55,6 +55,7 @@ def _refresh_basis(gg, q, nu, rotated, precision):
   return tuple(new_q), nu
 
 
+@checks.public
 def scale_by_soap(
     b1: float = 0.95,
     b2: float = 0.95,
@@ -156,7 +157,7 @@ def scale_by_soap(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     grads, treedef = jax.tree.flatten(updates)
     _factors.require_real(fn, grads)
     mus, nus = treedef.flatten_up_to(state.mu), treedef.flatten_up_to(state.nu)
@@ -232,6 +233,7 @@ def scale_by_soap(
       why="an eigenbasis of each leaf's preconditioner")
 
 
+@checks.public
 def soap(
     learning_rate: base.ScalarOrSchedule = 3e-3,
     b1: float = 0.95,

@@ -10,14 +10,26 @@ from jopt._src import checks
 
 
 def check_steps(fn: str, name: str, value: Any, *, allow_zero: bool) -> None:
-  """A step count (`transition_steps`, `warmup_steps`, ...) must be `> 0` (or `>= 0`) and finite."""
+  """A step count (`transition_steps`, `warmup_steps`, ...) must be a whole number `> 0` (or `>= 0`).
+
+  A whole float (`10.0`, e.g. a computed `epochs * steps_per_epoch`) is accepted; `2.5` is not.
+  """
   checks.check_finite(fn, name, value)
   checks.check_range(fn, name, value, 0.0, None, low_inclusive=allow_zero)
+  known = checks.concrete_value(value)
+  if known is not None and known.dtype != object and known.shape == () and known != np.floor(known):
+    raise ValueError(f"{fn}: `{name}` must be a whole number of steps, got {value!r}.")
+
+
+def check_values(fn: str, **values: Any) -> None:
+  """The values a schedule moves between (`init_value`, `end_value`, ...) must be finite real scalars."""
+  for name, value in values.items():
+    checks.check_finite(fn, name, value)
 
 
 def check_positive(fn: str, name: str, value: Any) -> None:
-  """A factor that divides or is raised to a fractional power must be `> 0`."""
-  checks.check_range(fn, name, value, 0.0, None, low_inclusive=False)
+  """A factor that divides or is raised to a fractional power must be `> 0` and finite."""
+  checks.check_range(fn, name, value, 0.0, None, low_inclusive=False, finite=True)
 
 
 def check_increasing(fn: str, name: str, values: Sequence[Any]) -> None:

@@ -47,6 +47,7 @@ def cosine_decay_schedule(
     >>> round(float(jopt.cosine_decay_schedule(1.0, decay_steps=100)(50)), 4)
     0.5
   """
+  _common.check_values("cosine_decay_schedule", init_value=init_value, alpha=alpha)
   fn = "cosine_decay_schedule"
   _common.check_steps(fn, "decay_steps", decay_steps, allow_zero=False)
   checks.check_nonnegative(fn, "exponent", exponent)

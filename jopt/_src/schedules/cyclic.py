@@ -63,6 +63,7 @@ def cyclic_schedule(
     >>> [round(float(s(t)), 3) for t in (0, 2, 4, 8, 12)]
     [0.1, 0.55, 1.0, 0.1, 0.55]
   """
+  _common.check_values("cyclic_schedule", init_value=init_value, peak_value=peak_value)
   fn = "cyclic_schedule"
   _common.check_steps(fn, "step_size_up", step_size_up, allow_zero=False)
   if step_size_down is None:

@@ -56,6 +56,7 @@ def exponential_decay(
     >>> float(s(20))
     0.25
   """
+  _common.check_values("exponential_decay", init_value=init_value, end_value=end_value)
   return exponential_decay_checked(
       "exponential_decay", init_value, transition_steps, decay_rate, transition_begin,
       staircase, end_value)
@@ -122,6 +123,7 @@ def inverse_time_decay(
     >>> float(jopt.inverse_time_decay(1.0, decay_steps=10, decay_rate=1.0)(10))
     0.5
   """
+  _common.check_values("inverse_time_decay", init_value=init_value)
   fn = "inverse_time_decay"
   _common.check_steps(fn, "decay_steps", decay_steps, allow_zero=False)
   checks.check_nonnegative(fn, "decay_rate", decay_rate)

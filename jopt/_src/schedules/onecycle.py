@@ -64,6 +64,7 @@ def linear_onecycle_schedule(
     Smith & Topin, `Super-Convergence: Very Fast Training of Neural Networks
     Using Large Learning Rates <https://arxiv.org/abs/1708.07120>`_, 2017.
   """
+  _common.check_values("linear_onecycle_schedule", peak_value=peak_value)
   fn = "linear_onecycle_schedule"
   _check_onecycle(fn, transition_steps, div_factor, final_div_factor)
   checks.check_range(fn, "pct_start", pct_start, 0.0, 1.0, high_inclusive=False)
@@ -114,6 +115,7 @@ def cosine_onecycle_schedule(
     Smith & Topin, `Super-Convergence: Very Fast Training of Neural Networks
     Using Large Learning Rates <https://arxiv.org/abs/1708.07120>`_, 2017.
   """
+  _common.check_values("cosine_onecycle_schedule", peak_value=peak_value)
   fn = "cosine_onecycle_schedule"
   _check_onecycle(fn, transition_steps, div_factor, final_div_factor)
   checks.check_range(fn, "pct_start", pct_start, 0.0, 1.0, high_inclusive=False)

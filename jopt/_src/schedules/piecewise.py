@@ -50,6 +50,7 @@ def piecewise_constant_schedule(
     >>> [round(float(s(t)), 4) for t in (99, 100, 200)]
     [1.0, 0.1, 0.01]
   """
+  _common.check_values("piecewise_constant_schedule", init_value=init_value)
   boundaries, scales = _sorted_items("piecewise_constant_schedule", boundaries_and_scales)
 
   def schedule(count):
@@ -93,6 +94,7 @@ def piecewise_interpolate_schedule(
     >>> [round(float(s(t)), 4) for t in (0, 2, 4, 6, 8, 10)]
     [1.0, 0.55, 0.1, 0.0505, 0.001, 0.001]
   """
+  _common.check_values("piecewise_interpolate_schedule", init_value=init_value)
   fn = "piecewise_interpolate_schedule"
   if interpolate_type == "linear":
     interpolate = _common.linear_interpolate

@@ -32,6 +32,7 @@ def constant_schedule(value: jax.typing.ArrayLike) -> base.Schedule:
     >>> float(jopt.constant_schedule(0.1)(100))
     0.1...
   """
+  _common.check_values("constant_schedule", value=value)
   value_arr = jnp.asarray(value)
 
   def schedule(count):
@@ -85,6 +86,7 @@ def polynomial_schedule(
     >>> round(float(s(50)), 4)
     0.2575
   """
+  _common.check_values("polynomial_schedule", init_value=init_value, end_value=end_value)
   fn = "polynomial_schedule"
   checks.check_nonnegative(fn, "power", power)
   _common.check_steps(fn, "transition_steps", transition_steps, allow_zero=False)
@@ -137,6 +139,7 @@ def linear_schedule(
     >>> float(jopt.linear_schedule(1.0, 0.0, transition_steps=10)(5))
     0.5
   """
+  _common.check_values("linear_schedule", init_value=init_value, end_value=end_value)
   fn = "linear_schedule"
   _common.check_steps(fn, "transition_steps", transition_steps, allow_zero=False)
   _common.check_steps(fn, "transition_begin", transition_begin, allow_zero=True)

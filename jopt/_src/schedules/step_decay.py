@@ -41,6 +41,7 @@ def step_decay(
     >>> [round(float(s(t)), 4) for t in (0, 29, 30, 60)]
     [1.0, 1.0, 0.1, 0.01]
   """
+  _common.check_values("step_decay", init_value=init_value)
   fn = "step_decay"
   _common.check_steps(fn, "step_size", step_size, allow_zero=False)
   checks.check_nonnegative(fn, "gamma", gamma)
@@ -85,6 +86,7 @@ def multistep_decay(
     >>> [round(float(s(t)), 4) for t in (29, 30, 79, 80)]
     [1.0, 0.1, 0.1, 0.01]
   """
+  _common.check_values("multistep_decay", init_value=init_value)
   fn = "multistep_decay"
   milestones = tuple(milestones)
   _common.check_increasing(fn, "milestones", milestones)

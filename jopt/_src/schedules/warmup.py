@@ -36,6 +36,7 @@ def warmup_constant_schedule(
   Returns:
     A function `count -> value`.
   """
+  _common.check_values("warmup_constant_schedule", init_value=init_value, peak_value=peak_value)
   _common.check_steps("warmup_constant_schedule", "warmup_steps", warmup_steps, allow_zero=True)
   return polynomial.linear_transition(init_value, peak_value, warmup_steps)
 
@@ -97,6 +98,8 @@ def warmup_cosine_decay_schedule(
     >>> [round(float(s(t)), 3) for t in (0, 5, 10, 60, 110)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
   """
+  _common.check_values(
+      "warmup_cosine_decay_schedule", init_value=init_value, peak_value=peak_value, end_value=end_value)
   fn = "warmup_cosine_decay_schedule"
   _check_total(fn, warmup_steps, decay_steps)
   checks.check_nonnegative(fn, "exponent", exponent)
@@ -148,6 +151,8 @@ def warmup_exponential_decay_schedule(
   Returns:
     A function `count -> value`.
   """
+  _common.check_values(
+      "warmup_exponential_decay_schedule", init_value=init_value, peak_value=peak_value, end_value=end_value)
   fn = "warmup_exponential_decay_schedule"
   _common.check_steps(fn, "warmup_steps", warmup_steps, allow_zero=True)
   decay = exponential.exponential_decay_checked(
@@ -196,6 +201,8 @@ def warmup_linear_decay_schedule(
     >>> [round(float(s(t)), 3) for t in (0, 5, 10, 60, 110)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
   """
+  _common.check_values(
+      "warmup_linear_decay_schedule", init_value=init_value, peak_value=peak_value, end_value=end_value)
   fn = "warmup_linear_decay_schedule"
   _check_total(fn, warmup_steps, decay_steps)
   return join.join_schedules(

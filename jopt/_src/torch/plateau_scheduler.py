@@ -85,7 +85,7 @@ def reduce_lr_on_plateau(
     raise ValueError(f"{fn}: `threshold_mode` must be 'rel' or 'abs', got {threshold_mode!r}.")
   checks.check_range(fn, "factor", factor, 0.0, 1.0, high_inclusive=False)
   checks.check_range(fn, "patience", patience, 0, None)
-  checks.check_nonnegative(fn, "threshold", threshold)
+  checks.check_nonnegative(fn, "threshold", threshold, finite=False)
   checks.check_range(fn, "cooldown", cooldown, 0, None)
   checks.check_nonnegative(fn, "min_lr", min_lr)
   checks.check_nonnegative(fn, "eps", eps)

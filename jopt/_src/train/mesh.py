@@ -52,6 +52,7 @@ def state_shardings(
       opt_state=opt,
       model_state=rep(state_shape.model_state),
       rng=rep(state_shape.rng),
+      nonfinite_steps=rep(state_shape.nonfinite_steps),
   )
 
 

@@ -18,6 +18,9 @@ class TrainState(NamedTuple):
     model_state: mutable non-trainable state (e.g. batch-norm statistics) or None.
     rng: the base PRNG key, or None; step `k` uses `jax.random.fold_in(rng, k)`
       and the base key itself never changes.
+    nonfinite_steps: int32 scalar, the number of steps whose loss or gradient
+      was NaN or ±inf (their updates skipped unless `nan_policy="ignore"`), or
+      None (not counted).
   """
 
   step: jax.Array  # int32[]
@@ -25,6 +28,7 @@ class TrainState(NamedTuple):
   opt_state: base.OptState
   model_state: Any = None
   rng: Optional[jax.Array] = None
+  nonfinite_steps: Optional[jax.Array] = None  # int32[]
 
 
 def as_key(rng: Any) -> Optional[jax.Array]:
@@ -51,7 +55,7 @@ def init_train_state(
     model_state: initial mutable model state (e.g. batch-norm statistics), or None.
 
   Returns:
-    `TrainState(step=0, params, tx.init(params), model_state, rng)`.
+    `TrainState(step=0, params, tx.init(params), model_state, rng, nonfinite_steps=0)`.
   """
   return TrainState(
       step=jnp.zeros([], jnp.int32),
@@ -59,4 +63,5 @@ def init_train_state(
       opt_state=tx.init(params),
       model_state=model_state,
       rng=as_key(rng),
+      nonfinite_steps=jnp.zeros([], jnp.int32),
   )

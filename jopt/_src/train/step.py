@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jopt._src import base
 from jopt._src import numerics
 from jopt._src import update as update_lib
+from jopt._src.train import nan_policy as nan_lib
 from jopt._src.train import state as state_lib
 
 try:  # the hyperparameter telemetry reader; metrics carry no hyperparameters without it.
@@ -19,7 +20,7 @@ LossFn = Callable[..., Any]
 StepFn = Callable[[state_lib.TrainState, Any], tuple[state_lib.TrainState, dict[str, Any]]]
 
 MODEL_STATE_KEY = "model_state"
-_RESERVED_METRICS = ("loss", "grad_norm", "update_norm", "hyperparams")
+_RESERVED_METRICS = ("loss", "grad_norm", "update_norm", "hyperparams", "nonfinite")
 
 
 def _shapes(tree: Any) -> Any:
@@ -86,6 +87,7 @@ def train_step_body(
     *,
     has_aux: bool = False,
     axis_name: Optional[str] = None,
+    nan_policy: str = "ignore",
 ) -> StepFn:
   """The pure, un-jitted training step shared by every variant (`jit`, `pmap`, mesh, `vmap`).
 
@@ -111,15 +113,26 @@ def train_step_body(
   Checks run while tracing, before compilation: the loss must be a real scalar,
   and ``state.opt_state`` must be shaped like ``tx.init(state.params)``.
 
+  A step whose loss or gradient (after the `pmean`) holds a NaN or ±inf is
+  flagged in ``metrics["nonfinite"]`` and counted in ``state.nonfinite_steps``.
+  With ``nan_policy="ignore"`` its update is applied anyway (optax's training
+  loops do the same); with ``"skip"`` or ``"raise"`` the params, optimizer state
+  and model state stay as they were (``state.step`` still advances) and
+  ``update_norm`` is 0: a `where` fused into the update, no host sync. The host
+  side of ``"raise"`` is `make_train_step`'s.
+
   Args:
     loss_fn: ``loss_fn(params, batch[, rng][, model_state=...]) -> loss | (loss, aux)``.
     tx: the gradient transformation.
     has_aux: whether `loss_fn` returns ``(loss, aux)``.
     axis_name: a mapped axis to average over, or None (single device or `jit` over a mesh).
+    nan_policy: ``"ignore"``, ``"skip"`` or ``"raise"`` (the body skips as for
+      ``"skip"``); see above.
 
   Returns:
     ``step(state, batch) -> (new_state, metrics)``; metrics are ``loss``,
-    ``grad_norm`` and ``update_norm`` (global l2 norms, float32), ``hyperparams``
+    ``grad_norm`` and ``update_norm`` (global l2 norms, float32), ``nonfinite``
+    (bool: the loss or a gradient entry was NaN or ±inf), ``hyperparams``
     (``jopt.hyperparams(new_opt_state)``: the values used in this step, empty unless
     the optimizer was built with `inject_hyperparams`), plus the aux metrics.
 
@@ -134,6 +147,8 @@ def train_step_body(
     1.0
   """
   fn = "train_step"
+  nan_lib.check_policy(fn, nan_policy, 1)
+  skip_nonfinite = nan_policy != "ignore"
 
   def step(state: state_lib.TrainState, batch: Any):
     params = state.params
@@ -172,10 +187,19 @@ def train_step_body(
 
     updates, opt_state = tx.update(grads, state.opt_state, params)
     new_params = update_lib.apply_updates(params, updates)
+    finite = nan_lib.all_finite(loss, grads)
+    update_norm = numerics.global_norm(updates)
+    if skip_nonfinite:
+      new_params, opt_state, new_model_state = nan_lib.select_finite(
+          finite, (new_params, opt_state, new_model_state),
+          (params, state.opt_state, state.model_state),
+      )
+      update_norm = jnp.where(finite, update_norm, jnp.zeros_like(update_norm))
     metrics = {
         "loss": loss,
         "grad_norm": numerics.global_norm(grads),
-        "update_norm": numerics.global_norm(updates),
+        "update_norm": update_norm,
+        "nonfinite": jnp.logical_not(finite),
         "hyperparams": {} if _read_hyperparams is None else _read_hyperparams(opt_state),
     }
     if isinstance(aux, dict):
@@ -191,6 +215,8 @@ def train_step_body(
         opt_state=opt_state,
         model_state=new_model_state,
         rng=state.rng,
+        nonfinite_steps=None if state.nonfinite_steps is None
+        else state.nonfinite_steps + jnp.logical_not(finite).astype(state.nonfinite_steps.dtype),
     )
     return new_state, metrics
 

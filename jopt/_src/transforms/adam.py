@@ -80,22 +80,28 @@ def scale_by_adam(
 
   Returns:
     A `GradientTransformation` with state `ScaleByAdamState`. Updates keep each
-    param's dtype.
+    param's dtype. `init` raises a `ValueError` when `eps` and `eps_root` both
+    round to 0 in the moments' dtype (`eps=1e-8` in float16, where a zero
+    gradient would give 0/0 = NaN): pass e.g. `eps=1e-4` for float16 moments,
+    or keep them in float32 (`mu_dtype`/`nu_dtype`).
   """
   check_adam_args("scale_by_adam", b1, b2, eps, eps_root)
   mu_dtype = numerics.canonicalize_dtype(mu_dtype)
   nu_dtype = numerics.canonicalize_dtype(nu_dtype)
 
   def init_fn(params):
-    return ScaleByAdamState(
+    state = ScaleByAdamState(
         count=numerics.init_count(),
         mu=numerics.zeros_like(params, dtype=mu_dtype),
         nu=init_second_moment(params, nu_dtype),
     )
+    checks.check_representable(
+        "scale_by_adam", {"eps": eps, "eps_root": eps_root}, state.mu, state.nu)
+    return state
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure("scale_by_adam", updates, state.mu)
+    checks.check_same_structure("scale_by_adam", updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     nu = numerics.update_moment_per_elem_norm(updates, state.nu, b2, 2)
     count = numerics.safe_increment(state.count)
@@ -177,15 +183,17 @@ def scale_by_adamax(
   checks.check_nonnegative(fn, "eps", eps)
 
   def init_fn(params):
-    return ScaleByAdamState(
+    state = ScaleByAdamState(
         count=numerics.init_count(),
         mu=numerics.zeros_like(params),
         nu=numerics.real_full_like(params, 0),
     )
+    checks.check_representable(fn, {"eps": eps}, state.mu, state.nu)
+    return state
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     count = numerics.safe_increment(state.count)
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     nu = numerics.tree_map(lambda g, u: jnp.maximum(jnp.abs(g) + eps, b2 * u), updates, state.nu)
@@ -257,16 +265,18 @@ def scale_by_amsgrad(
   nu_dtype = numerics.canonicalize_dtype(nu_dtype)
 
   def init_fn(params):
-    return ScaleByAmsgradState(
+    state = ScaleByAmsgradState(
         count=numerics.init_count(),
         mu=numerics.zeros_like(params, dtype=mu_dtype),
         nu=init_second_moment(params, nu_dtype),
         nu_max=init_second_moment(params, nu_dtype),
     )
+    checks.check_representable(fn, {"eps": eps, "eps_root": eps_root}, state.mu, state.nu)
+    return state
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     nu = numerics.update_moment_per_elem_norm(updates, state.nu, b2, 2)
     count = numerics.safe_increment(state.count)
@@ -335,21 +345,23 @@ def scale_by_radam(
   """
   fn = "scale_by_radam"
   check_adam_args(fn, b1, b2, eps, eps_root)
-  checks.check_range(fn, "threshold", threshold, 4.0, None)
+  checks.check_range(fn, "threshold", threshold, 4.0, None, finite=True)
   mu_dtype = numerics.canonicalize_dtype(mu_dtype)
   nu_dtype = numerics.canonicalize_dtype(nu_dtype)
   rho_inf = 2.0 / (1.0 - b2) - 1.0
 
   def init_fn(params):
-    return ScaleByAdamState(
+    state = ScaleByAdamState(
         count=numerics.init_count(),
         mu=numerics.zeros_like(params, dtype=mu_dtype),
         nu=init_second_moment(params, nu_dtype),
     )
+    checks.check_representable(fn, {"eps": eps, "eps_root": eps_root}, state.mu, state.nu)
+    return state
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     nu = numerics.update_moment_per_elem_norm(updates, state.nu, b2, 2)
     count = numerics.safe_increment(state.count)
@@ -429,15 +441,17 @@ def scale_by_belief(
   nu_dtype = numerics.canonicalize_dtype(nu_dtype)
 
   def init_fn(params):
-    return ScaleByBeliefState(
+    state = ScaleByBeliefState(
         count=numerics.init_count(),
         mu=numerics.zeros_like(params, dtype=mu_dtype),
         nu=init_second_moment(params, nu_dtype),
     )
+    checks.check_representable(fn, {"eps": eps, "eps_root": eps_root}, state.mu, state.nu)
+    return state
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     prediction_error = numerics.tree_map(lambda g, m: g - m, updates, mu)
     nu = numerics.update_moment_per_elem_norm(prediction_error, state.nu, b2, 2)
@@ -492,15 +506,17 @@ def scale_by_yogi(
   checks.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
 
   def init_fn(params):
-    return ScaleByAdamState(
+    state = ScaleByAdamState(
         count=numerics.init_count(),
         mu=numerics.full_like(params, initial_accumulator_value),
         nu=numerics.real_full_like(params, initial_accumulator_value),
     )
+    checks.check_representable(fn, {"eps": eps, "eps_root": eps_root}, state.mu, state.nu)
+    return state
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     nu = numerics.tree_map(
         lambda g, v: v - (1 - b2) * jnp.sign(v - numerics.abs_sq(g)) * numerics.abs_sq(g),

@@ -26,7 +26,7 @@ def clip(max_delta: jax.typing.ArrayLike) -> base.GradientTransformation:
 
   Differs from optax: a `params` tree that does not match the updates raises.
   """
-  checks.check_nonnegative("clip", "max_delta", max_delta)
+  checks.check_nonnegative("clip", "max_delta", max_delta, finite=False)
 
   def update_fn(updates, state, params=None):
     checks.check_params_structure("clip", updates, params)
@@ -59,7 +59,7 @@ def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> base.GradientTransform
   Differs from optax: `threshold=0` on an all-zero leaf gives zeros (optax:
   NaN from 0/0); a `params` tree that does not match the updates raises.
   """
-  checks.check_nonnegative("clip_by_block_rms", "threshold", threshold)
+  checks.check_nonnegative("clip_by_block_rms", "threshold", threshold, finite=False)
 
   def clip_leaf(u):
     rms = jnp.sqrt(numerics.leaf_sum_of_squares(u) / max(u.size, 1))
@@ -101,7 +101,7 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> base.GradientTransfor
   Differs from optax: `max_norm=0` with all-zero updates gives zeros (optax:
   NaN); a `params` tree that does not match the updates raises.
   """
-  checks.check_nonnegative("clip_by_global_norm", "max_norm", max_norm)
+  checks.check_nonnegative("clip_by_global_norm", "max_norm", max_norm, finite=False)
 
   def update_fn(updates, state, params=None):
     checks.check_params_structure("clip_by_global_norm", updates, params)
@@ -142,6 +142,7 @@ def _clip_and_sum(grads: Any, l2_norm_clip: jax.typing.ArrayLike) -> tuple[Any, 
   return clipped_sum, jnp.sum(factors < 1.0)
 
 
+@checks.public
 def per_example_global_norm_clip(
     grads: Any, l2_norm_clip: jax.typing.ArrayLike
 ) -> tuple[Any, jax.Array]:
@@ -172,6 +173,7 @@ def per_example_global_norm_clip(
   return _clip_and_sum(grads, l2_norm_clip)
 
 
+@checks.public
 def per_example_layer_norm_clip(
     grads: Any, global_l2_norm_clip: jax.typing.ArrayLike, uniform: bool = True
 ) -> tuple[Any, Any]:
@@ -292,6 +294,7 @@ def unitwise_clip(
   return jnp.where(g_norm < max_norm, grad, clipped)
 
 
+@checks.public
 def adaptive_grad_clip(
     clipping: jax.typing.ArrayLike,
     eps: jax.typing.ArrayLike = 1e-3,
@@ -318,8 +321,9 @@ def adaptive_grad_clip(
     A `GradientTransformation` with state `EmptyState` (`AdaptiveGradClipState`);
     `update` needs `params`.
   """
-  checks.check_nonnegative("adaptive_grad_clip", "clipping", clipping)
+  checks.check_nonnegative("adaptive_grad_clip", "clipping", clipping, finite=False)
   checks.check_nonnegative("adaptive_grad_clip", "eps", eps)
+  checks.check_axis("adaptive_grad_clip", "axis", axis)
 
   def clip_leaf(u, p):
     max_norm = clipping * jnp.maximum(unitwise_norm(p, axis=axis), eps)
@@ -327,7 +331,7 @@ def adaptive_grad_clip(
 
   def update_fn(updates, state, params=None):
     checks.require_params("adaptive_grad_clip", params)
-    checks.check_same_structure("adaptive_grad_clip", updates, params, "params")
+    checks.check_same_structure("adaptive_grad_clip", updates, params, "params", shapes=True)
     return jax.tree.map(clip_leaf, updates, params), state
 
   return base.declare_fusion(

@@ -59,7 +59,7 @@ def keep_params_nonnegative() -> base.GradientTransformation:
 
   def update_fn(updates, state, params=None):
     checks.require_params("keep_params_nonnegative", params)
-    checks.check_same_structure("keep_params_nonnegative", updates, params, "params")
+    checks.check_same_structure("keep_params_nonnegative", updates, params, "params", shapes=True)
     updates = numerics.tree_map(
         lambda u, p: jnp.where(p + u < 0, -p, u).astype(u.dtype), updates, params
     )

@@ -51,7 +51,7 @@ def ema(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure("ema", updates, state.ema)
+    checks.check_same_structure("ema", updates, state.ema, shapes=True)
     new_ema = numerics.update_moment(updates, state.ema, decay, 1)
     count = numerics.safe_increment(state.count)
     out = numerics.bias_correction(new_ema, decay, count) if debias else new_ema

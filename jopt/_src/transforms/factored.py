@@ -90,7 +90,10 @@ def scale_by_factored_rms(
   checks.check_positive_int(fn, "min_dim_size_to_factor", min_dim_size_to_factor)
   checks.check_nonnegative(fn, "step_offset", step_offset)
   checks.check_nonnegative(fn, "epsilon", epsilon)
-  checks.check_finite(fn, "decay_rate", decay_rate)
+  if decay_rate_fn is decay_rate_pow:  # 1 - t^(-decay_rate): a decay in [0, 1) needs decay_rate >= 0
+    checks.check_nonnegative(fn, "decay_rate", decay_rate)
+  else:
+    checks.check_finite(fn, "decay_rate", decay_rate)
   if not callable(decay_rate_fn):
     raise ValueError(f"{fn}: `decay_rate_fn` must be callable, got {decay_rate_fn!r}.")
 
@@ -122,7 +125,7 @@ def scale_by_factored_rms(
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
     checks.check_same_structure(fn, updates, state.v)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     step = jnp.maximum(state.count - step_offset, 0)
     beta = decay_rate_fn(step, decay_rate)
 

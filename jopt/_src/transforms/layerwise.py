@@ -31,7 +31,7 @@ def _block_rms(x: jax.Array, min_rms: Any) -> jax.Array:
 
 def _needs_params(fn: str, updates: Any, params: Any) -> None:
   checks.require_params(fn, params)
-  checks.check_same_structure(fn, updates, params, "params")
+  checks.check_same_structure(fn, updates, params, "params", shapes=True)
 
 
 @checks.public
@@ -195,7 +195,7 @@ def scale_by_novograd(
     )
 
   def update_fn(updates, state, params=None):
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     if not no_decay:
       _needs_params(fn, updates, params)
     count = numerics.safe_increment(state.count)

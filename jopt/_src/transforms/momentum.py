@@ -46,7 +46,7 @@ def trace(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure("trace", updates, state.trace)
+    checks.check_same_structure("trace", updates, state.trace, shapes=True)
     step = lambda g, t: g + decay * t
     new_trace = numerics.tree_map(step, updates, state.trace)
     out = numerics.tree_map(step, updates, new_trace) if nesterov else new_trace

@@ -64,6 +64,8 @@ def add_noise(
   """
   checks.check_nonnegative("add_noise", "eta", eta)
   checks.check_finite("add_noise", "gamma", gamma)
+  checks.check_key("add_noise", "key", key)
+  checks.check_key("add_noise", "seed", seed)
   if seed is not None:
     warnings.warn("add_noise: `seed` is deprecated, pass `key`.", DeprecationWarning)
     if key is not None:

@@ -33,7 +33,7 @@ def normalize_by_update_norm(
     Array([-0.6, -0.8], dtype=float32)
   """
   fn = "normalize_by_update_norm"
-  checks.check_range(fn, "scale_factor", scale_factor)
+  checks.check_range(fn, "scale_factor", scale_factor, finite=True)
   known = checks.concrete_value(scale_factor)
   if known is not None and known == 0:
     raise ValueError(f"{fn}: `scale_factor` must be nonzero (it divides the norm), got {scale_factor!r}.")

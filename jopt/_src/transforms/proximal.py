@@ -240,9 +240,7 @@ def group_lasso_proximal(
   fn = "group_lasso_proximal"
   checks.check_nonnegative(fn, "strength", strength)
   _check_learning_rate(fn, learning_rate)
-  if axis is not None and not isinstance(axis, int):
-    if not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
-      raise ValueError(f"{fn}: `axis` must be None, an int or a sequence of ints, got {axis!r}.")
+  checks.check_axis(fn, "axis", axis)
 
   def leaf_update(u, p, strength, learning_rate):
     z = p + u

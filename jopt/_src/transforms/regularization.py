@@ -18,10 +18,14 @@ from jopt._src.transforms import masking
 from jopt._src import numerics
 
 
-class AddDecayedWeightsState(NamedTuple):
-  """State of `add_decayed_weights` with a scheduled weight decay."""
+class WeightDecaySchedule(NamedTuple):
+  """State of `add_decayed_weights` with a scheduled weight decay (optax's class name)."""
 
   count: jax.Array  # shape=(), dtype=int32.
+
+
+# optax's public name for the state of `add_decayed_weights`: its constant-decay state.
+AddDecayedWeightsState = base.EmptyState
 
 
 class AddL1DecayState(NamedTuple):
@@ -89,7 +93,7 @@ def leafwise_with_params(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params")
+    checks.check_same_structure(fn, updates, params, "params", shapes=True)
     if scheduled:
       values = {k: numerics.resolve(v, state.count) for k, v in coefficients.items()}
       state = state_type(count=numerics.safe_increment(state.count))
@@ -131,7 +135,7 @@ def add_decayed_weights(
 
   Returns:
     A `GradientTransformation` that needs `params`. Its state is `EmptyState()`
-    for a constant and `AddDecayedWeightsState` for a schedule (inside a
+    for a constant and `WeightDecaySchedule` for a schedule (inside a
     `MaskedState` when `mask` is given). `weight_decay=0.0` returns the updates
     untouched (but still needs `params`), as in optax.
 
@@ -149,7 +153,7 @@ def add_decayed_weights(
     leaf_update = lambda u, p, weight_decay: u + weight_decay * p
   return base.declare_fusion(leafwise_with_params(
       "add_decayed_weights", {"weight_decay": weight_decay}, leaf_update,
-      AddDecayedWeightsState, mask,
+      WeightDecaySchedule, mask,
   ), "elementwise", "add_decayed_weights")
 
 

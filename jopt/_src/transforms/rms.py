@@ -60,7 +60,7 @@ def scale_by_rss(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.sum_of_squares)
+    checks.check_same_structure(fn, updates, state.sum_of_squares, shapes=True)
     sum_of_squares = numerics.tree_map(
         lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares
     )
@@ -136,13 +136,14 @@ def scale_by_rms(
 
   def init_fn(params):
     nu = numerics.real_full_like(params, initial_scale)
+    checks.check_representable(fn, {"eps": eps}, nu)
     if bias_correction:
       return ScaleByRmsWithCountState(count=numerics.init_count(), nu=nu)
     return ScaleByRmsState(nu=nu)
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.nu)
+    checks.check_same_structure(fn, updates, state.nu, shapes=True)
     nu = numerics.update_moment_per_elem_norm(updates, state.nu, decay, 2)
     if bias_correction:
       count = numerics.safe_increment(state.count)
@@ -222,13 +223,14 @@ def scale_by_stddev(
   def init_fn(params):
     mu = numerics.zeros_like(params)
     nu = numerics.real_full_like(params, initial_scale)
+    checks.check_representable(fn, {"eps": eps}, mu, nu)
     if bias_correction:
       return ScaleByRStdDevWithCountState(count=numerics.init_count(), mu=mu, nu=nu)
     return ScaleByRStdDevState(mu=mu, nu=nu)
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.mu)
+    checks.check_same_structure(fn, updates, state.mu, shapes=True)
     mu = numerics.update_moment(updates, state.mu, decay, 1)
     nu = numerics.update_moment_per_elem_norm(updates, state.nu, decay, 2)
     if bias_correction:
@@ -299,7 +301,7 @@ def scale_by_adadelta(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure(fn, updates, state.e_g)
+    checks.check_same_structure(fn, updates, state.e_g, shapes=True)
     e_g = numerics.update_moment_per_elem_norm(updates, state.e_g, rho, 2)
     steps = numerics.tree_map(
         lambda g, eg, ex: jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps) * g, updates, e_g, state.e_x

@@ -38,6 +38,7 @@ def scale(step_size: jax.typing.ArrayLike) -> base.GradientTransformation:
   Returns:
     A stateless `GradientTransformation`.
   """
+  checks.check_finite("scale", "step_size", step_size)
 
   def update_fn(updates, state, params=None):
     del params

@@ -75,6 +75,7 @@ def scale_by_lion(
   """
   checks.check_range("scale_by_lion", "b1", b1, 0.0, 1.0)
   checks.check_decay("scale_by_lion", "b2", b2)
+  checks.check_range("scale_by_lion", "smooth_beta", smooth_beta, finite=True)
   if mode not in _LION_MODES:
     raise ValueError(f"scale_by_lion: `mode` must be one of {_LION_MODES}, got {mode!r}.")
   mu_dtype = numerics.canonicalize_dtype(mu_dtype)
@@ -94,7 +95,7 @@ def scale_by_lion(
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure("scale_by_lion", updates, state.mu)
+    checks.check_same_structure("scale_by_lion", updates, state.mu, shapes=True)
     new_updates = numerics.tree_map(direction, updates, state.mu)
     mu = numerics.cast_like(numerics.update_moment(updates, state.mu, b2, 1), state.mu)
     return new_updates, ScaleByLionState(count=numerics.safe_increment(state.count), mu=mu)

@@ -2,7 +2,7 @@
 
 import functools
 import operator
-from typing import Any
+from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
@@ -169,19 +169,19 @@ def tree_norm(
   return jnp.array(_square(out) if squared else out)
 
 
-def tree_l1_norm(tree: Any, squared: bool = False) -> jax.Array:
-  """`tree_norm(tree, ord=1, squared=squared)`; optax's deprecated name, kept for old code."""
-  return tree_norm(tree, ord=1, squared=squared)
+def tree_l1_norm(tree: Any, *, ord: Union[int, str, float, None] = 1, squared: bool = False) -> jax.Array:  # pylint: disable=redefined-builtin
+  """`tree_norm(tree, ord, squared)`; optax's deprecated name and signature, kept for old code."""
+  return tree_norm(tree, ord=ord, squared=squared)
 
 
-def tree_l2_norm(tree: Any, squared: bool = False) -> jax.Array:
-  """`tree_norm(tree, ord=2, squared=squared)`; optax's deprecated name, kept for old code."""
-  return tree_norm(tree, ord=2, squared=squared)
+def tree_l2_norm(tree: Any, *, ord: Union[int, str, float, None] = 2, squared: bool = False) -> jax.Array:  # pylint: disable=redefined-builtin
+  """`tree_norm(tree, ord, squared)`; optax's deprecated name and signature, kept for old code."""
+  return tree_norm(tree, ord=ord, squared=squared)
 
 
-def tree_linf_norm(tree: Any, squared: bool = False) -> jax.Array:
-  """`tree_norm(tree, ord="inf", squared=squared)`; optax's deprecated name, kept for old code."""
-  return tree_norm(tree, ord="inf", squared=squared)
+def tree_linf_norm(tree: Any, *, ord: Union[int, str, float, None] = "inf", squared: bool = False) -> jax.Array:  # pylint: disable=redefined-builtin
+  """`tree_norm(tree, ord, squared)`; optax's deprecated name and signature, kept for old code."""
+  return tree_norm(tree, ord=ord, squared=squared)
 
 
 def tree_allclose(

@@ -92,7 +92,7 @@ def hypergradient_descent(
     )
 
   def update_fn(updates, state, params=None, **extra_args):
-    checks.check_same_structure(fn, updates, state.prev_direction)
+    checks.check_same_structure(fn, updates, state.prev_direction, shapes=True)
     # h_t = g_t . (-d_{t-1});  alpha_t = alpha_{t-1} - beta * h_t.
     alpha = state.hyperparams["learning_rate"] + jnp.asarray(hypergrad_lr, jnp.float32) * (
         _inner_product(updates, state.prev_direction)

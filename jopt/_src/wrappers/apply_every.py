@@ -17,6 +17,7 @@ class ApplyEvery(NamedTuple):
   grad_acc: base.Updates  # the sum of updates since the last emission, params' shapes.
 
 
+@checks.public
 def apply_every(k: jax.typing.ArrayLike = 1) -> base.GradientTransformation:
   """Accumulates updates and emits their sum every `k` steps.
 
@@ -39,14 +40,14 @@ def apply_every(k: jax.typing.ArrayLike = 1) -> base.GradientTransformation:
   Returns:
     A `GradientTransformation` with state `ApplyEvery`.
   """
-  checks.check_range("apply_every", "k", k, 1, None)
+  checks.check_range("apply_every", "k", k, 1, None, finite=True)
 
   def init_fn(params):
     return ApplyEvery(count=numerics.init_count(), grad_acc=numerics.zeros_like(params))
 
   def update_fn(updates, state, params=None):
     del params
-    checks.check_same_structure("apply_every", updates, state.grad_acc)
+    checks.check_same_structure("apply_every", updates, state.grad_acc, shapes=True)
     phase = state.count % k
     keep = phase != 0
     grad_acc = jax.tree.map(

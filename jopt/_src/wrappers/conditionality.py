@@ -168,7 +168,8 @@ def skip_large_updates(
     `(should_skip, {"should_skip": should_skip, "norm_squared": n})`.
   """
   del gradient_step, params
-  checks.check_nonnegative("skip_large_updates", "max_squared_norm", max_squared_norm)
+  checks.check_nonnegative(
+      "skip_large_updates", "max_squared_norm", max_squared_norm, finite=False)
   norm_sq = numerics.sum_of_squares(updates)
   should_skip = jnp.logical_not(norm_sq < max_squared_norm)
   return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}
@@ -228,6 +229,7 @@ def _conditional(
   return base.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@checks.public
 def conditionally_transform(
     inner: base.GradientTransformation,
     should_transform_fn: base.ConditionFn,
@@ -264,6 +266,7 @@ def conditionally_transform(
       conditionally_transform(kids[0], should_transform_fn, forward_extra_args))
 
 
+@checks.public
 def conditionally_mask(
     inner: base.GradientTransformation,
     should_transform_fn: base.ConditionFn,

@@ -30,13 +30,12 @@ import re
 from typing import Any, NamedTuple, Optional
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import combine
 from jopt._src.transforms import masking
+from jopt._src.wrappers import flat_layout
 
 # Declared kinds that run unchanged on flat buffers.
 FUSABLE_KINDS = frozenset({"elementwise", "global"})
@@ -94,7 +93,7 @@ def _child_path(node_path: str, decl: base.FusionInfo, i: int, n: int) -> str:
   return f"{node_path} > {step}" if node_path else step
 
 
-def _parse(tx: Any, path: str, problems: list) -> Optional[_Node]:
+def parse(tx: Any, path: str, problems: list) -> Optional[_Node]:
   """The declared tree of `tx`; appends one line per transform it cannot fuse to `problems`."""
   if not (hasattr(tx, "init") and hasattr(tx, "update")):
     raise TypeError(f"fused: expected a GradientTransformation, got {type(tx).__name__}.")
@@ -119,7 +118,7 @@ def _parse(tx: Any, path: str, problems: list) -> Optional[_Node]:
     problems.append(f"`{decl.name}`{where}: {decl.info.get('why', 'it is not fusable')}")
     return None
   kids = tuple(decl.info.get("children", ()))
-  nodes = [_parse(k, _child_path(path, decl, i, len(kids)), problems) for i, k in enumerate(kids)]
+  nodes = [parse(k, _child_path(path, decl, i, len(kids)), problems) for i, k in enumerate(kids)]
   if any(n is None for n in nodes):
     return None
   node = _Node(tx, decl, path, tuple(nodes))
@@ -161,22 +160,22 @@ def _remask(node: _Node, group_masks: dict):
   return remask
 
 
-def _rebuild(node: _Node, group_masks: dict) -> Any:
+def rebuild(node: _Node, group_masks: dict) -> Any:
   """`node` as a transform on the dict of group buffers (masks become dicts of group values)."""
   if not node.masked:
     return node.tx  # runs unchanged on the buffers.
-  kids = [_rebuild(c, group_masks) for c in node.children]
+  kids = [rebuild(c, group_masks) for c in node.children]
   return node.decl.info["rebuild"](kids, _remask(node, group_masks))
 
 
-def _check_rebuild(spec: _Node) -> None:
+def check_rebuild(spec: _Node) -> None:
   """Raises unless rebuilding `spec` with stand-in masks puts exactly those masks in place."""
   if not spec.masked:
     return
   selectors = _selectors(spec)
   tokens = {id(s): {} for s in selectors}  # distinct empty dicts, known by identity.
   problems: list = []
-  rebuilt = _parse(_rebuild(spec, tokens), "", problems)
+  rebuilt = parse(rebuild(spec, tokens), "", problems)
   placed = [] if rebuilt is None else [s.decl.info[s.selector] for s in _selectors(rebuilt)]
   placed_ids = {id(m) for m in placed}
   lost = [s for s in selectors if id(tokens[id(s)]) not in placed_ids]
@@ -187,43 +186,6 @@ def _check_rebuild(spec: _Node) -> None:
         "are rebuilt for the flat buffers (a factory that wraps or copies its `mask` "
         "argument). Use this optimizer without `fused`."
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class _Layout:
-  """Where each leaf of a tree lives in the group buffers."""
-
-  treedef: Any
-  shapes: tuple
-  groups: dict  # group name -> tuple of leaf indices, in tree order.
-  group_masks: dict  # id(node) -> {group name: bool or label} per node applying a mask or labels.
-
-  def flatten(self, tree: Any) -> dict:
-    """One buffer per group: a lone leaf as it is, else the concatenation of the raveled leaves."""
-    leaves = self.treedef.flatten_up_to(tree)
-    out = {}
-    for name, idx in self.groups.items():
-      if len(idx) == 1:
-        # No reshape: a bitcast between the donated param and its update would
-        # stop XLA from writing the new param in place (it inserts a copy).
-        out[name] = leaves[idx[0]]
-      else:
-        out[name] = jnp.concatenate([jnp.ravel(leaves[i]) for i in idx])
-    return out
-
-  def unflatten(self, flat: dict) -> Any:
-    leaves = [None] * len(self.shapes)
-    for name, idx in self.groups.items():
-      buf = flat[name]
-      if len(idx) == 1:
-        leaves[idx[0]] = buf
-        continue
-      offset = 0
-      for i in idx:
-        size = int(np.prod(self.shapes[i], dtype=np.int64))
-        leaves[i] = jax.lax.slice(buf, (offset,), (offset + size,)).reshape(self.shapes[i])
-        offset += size
-    return self.treedef.unflatten(leaves)
 
 
 def _is_hidden(x: Any) -> bool:
@@ -291,41 +253,43 @@ def _code(node: _Node, value: Any) -> str:
   return f"l{list(node.decl.info['names']).index(value)}"
 
 
-def _layout(tree: Any, spec: _Node, max_leaf: int, leaves_per_group: int) -> _Layout:
+def layout_for(
+    tree: Any,
+    specs: list,
+    *,
+    max_leaf_size: int,
+    leaves_per_group: int,
+    pad_to: int = 1,
+    keep_lone_shape: bool = True,
+) -> flat_layout.FlatLayout:
+  """The group buffers of `tree` for the parsed transforms `specs`: by dtype and by what their masks select.
+
+  Each spec sees every leaf (they are parts of one `chain`); the masks and labels
+  they apply split the groups, so each group is selected alike by all of them.
+  """
   leaves, treedef = jax.tree.flatten(tree)
   selections: list = []
-  _select(spec, leaves, treedef, [True] * len(leaves), selections)
-  groups: dict = {}
-  for i, leaf in enumerate(leaves):
-    dtype = jnp.result_type(leaf)
-    size = int(np.prod(jnp.shape(leaf), dtype=np.int64))
-    name = jnp.dtype(dtype).name
-    if selections:
-      name += "_m" + "".join(_code(node, values[i]) for node, values in selections)
-    if size > max_leaf:
-      name += f"_leaf{i:06d}"
-    groups.setdefault(name, []).append(i)
-  # Split long groups: XLA's compile time grows with the square of the number
-  # of slices taken from one buffer, while the step time barely moves.
-  split = {}
-  for name, idx in sorted(groups.items()):
-    if len(idx) <= leaves_per_group:
-      split[name] = tuple(idx)
-      continue
-    for k, start in enumerate(range(0, len(idx), leaves_per_group)):
-      split[f"{name}_g{k:04d}"] = tuple(idx[start:start + leaves_per_group])
-  groups = split
+  for spec in specs:
+    _select(spec, leaves, treedef, [True] * len(leaves), selections)
+  keys = [
+      "_m" + "".join(_code(node, values[i]) for node, values in selections) if selections else ""
+      for i in range(len(leaves))
+  ]
   # A group hidden from a node (by an outer mask) gets any valid value there: it never reaches it.
   default = lambda node: False if node.selector == "mask" else node.decl.info["names"][0]
-  group_masks = {
-      id(node): {
-          g: default(node) if values[idx[0]] is None else values[idx[0]]
-          for g, idx in groups.items()
-      }
-      for node, values in selections
-  }
-  shapes = tuple(tuple(jnp.shape(l)) for l in leaves)
-  return _Layout(treedef=treedef, shapes=shapes, groups=groups, group_masks=group_masks)
+
+  def group_masks_of(groups: dict) -> dict:
+    return {
+        id(node): {
+            g: default(node) if values[idx[0]] is None else values[idx[0]]
+            for g, idx in groups.items()
+        }
+        for node, values in selections
+    }
+
+  return flat_layout.build(
+      tree, keys, group_masks_of, max_leaf_size=max_leaf_size,
+      leaves_per_group=leaves_per_group, pad_to=pad_to, keep_lone_shape=keep_lone_shape)
 
 
 @checks.public
@@ -386,20 +350,21 @@ def fused(
   checks.check_positive_int("fused", "max_fused_leaf_size", max_fused_leaf_size)
   checks.check_positive_int("fused", "leaves_per_group", leaves_per_group)
   problems: list = []
-  spec = _parse(tx, "", problems)
+  spec = parse(tx, "", problems)
   if problems:
     raise ValueError(
         "".join(f"fused: cannot fuse {p}.\n" for p in problems)
         + "Use this optimizer without `fused`, or fuse only its elementwise part, e.g. "
         "`chain(clip_by_block_rms(1.0), fused(adam(1e-3)))`."
     )
-  _check_rebuild(spec)
+  check_rebuild(spec)
 
-  def flat_tx(layout: _Layout) -> base.GradientTransformationExtraArgs:
-    return combine.with_extra_args_support(_rebuild(spec, layout.group_masks))
+  def flat_tx(layout: flat_layout.FlatLayout) -> base.GradientTransformationExtraArgs:
+    return combine.with_extra_args_support(rebuild(spec, layout.group_masks))
 
   def init_fn(params):
-    layout = _layout(params, spec, max_fused_leaf_size, leaves_per_group)
+    layout = layout_for(params, [spec], max_leaf_size=max_fused_leaf_size,
+                        leaves_per_group=leaves_per_group)
     return FusedState(inner_state=flat_tx(layout).init(layout.flatten(params)))
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -408,7 +373,8 @@ def fused(
           f"fused: expected a FusedState (made by this transform's `init`), got "
           f"{type(state).__name__}."
       )
-    layout = _layout(updates, spec, max_fused_leaf_size, leaves_per_group)
+    layout = layout_for(updates, [spec], max_leaf_size=max_fused_leaf_size,
+                        leaves_per_group=leaves_per_group)
     checks.check_params_structure("fused", updates, params)
     flat_params = None if params is None else layout.flatten(params)
     flat_updates, inner_state = flat_tx(layout).update(
