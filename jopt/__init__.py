@@ -134,6 +134,7 @@ from jopt._src.train.distributed import initialize_distributed
 from jopt._src.train.distributed import process_batch_slice
 from jopt._src.train.distributed import process_info
 from jopt._src.train.mesh import make_global_batch
+from jopt._src.train.nan_policy import NonFiniteError
 from jopt._src.train.state import TrainState
 from jopt._src.train.state import init_train_state
 from jopt._src.train.step import train_step_body
@@ -356,6 +357,7 @@ __all__ = [
     "MultiStepsState",
     "MultiTransformState",
     "NO_DECAY_NAMES",
+    "NonFiniteError",
     "NonNegativeParamsState",
     "OptState",
     "Params",
