@@ -1,8 +1,9 @@
 """Flat parameter storage against optax and `jopt.fused`: `python -m benchmarks.flat [--quick]` (also run by `benchmarks.run`).
 
 Three sections, each in one process, every variant compiled first and then
-timed interleaved round-robin (one call of each in turn, `rounds` times), so
-machine load hits all of them alike; medians and IQRs in ms, ratios to optax.
+timed interleaved round-robin (in each turn untimed steps for 20 ms, then the
+timed one, `rounds` turns each), so machine load hits all of them alike;
+medians and IQRs in ms, ratios to optax.
 
 1. The optimizer step alone (Adam: update + apply, params and state donated) on
    the trees of `benchmarks.trees` (i) one 10M leaf, (ii) 100 leaves of
@@ -73,12 +74,17 @@ class Timed:
     return dt
 
 
-def _interleave(variants: list, rounds: int) -> None:
-  """Round-robin timing; Python's garbage collector runs between calls, never inside one.
+WARM_S = 0.02
 
-  A tree step creates a few thousand array objects per call; left on, the
-  collector would pause in whichever call comes next (here: the flat step right
-  after the 5000-leaf tree steps, 2-6 ms against 0.2 ms alone).
+
+def _interleave(variants: list, rounds: int) -> None:
+  """Round-robin timing of steady back-to-back steps, as a training loop runs them.
+
+  In each turn a variant runs untimed steps for `WARM_S` seconds (at least
+  one), then the timed one. The first steps after another variant's wait for
+  the scheduler: on this loaded 2-core machine, a 0.2 ms step timed right
+  after a 130 ms one takes 4-8 ms. Python's garbage collector runs between
+  turns, never inside a timed step (a tree step creates thousands of arrays).
   """
   enabled = gc.isenabled()
   gc.disable()
@@ -86,7 +92,10 @@ def _interleave(variants: list, rounds: int) -> None:
     for _ in range(rounds):
       for v in variants:
         gc.collect()
-        time.sleep(float(os.environ.get("FLAT_SLEEP", "0")))
+        t0 = time.perf_counter()
+        v.call()
+        while time.perf_counter() - t0 < WARM_S:
+          v.call()
         v.times.append(v.call())
   finally:
     if enabled:

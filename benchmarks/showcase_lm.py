@@ -70,8 +70,8 @@ class Config:
   """Everything a run depends on; `--quick` and the tests override some fields."""
 
   steps: int = 2000
-  sweep_steps: int = 400
-  batch_size: int = 32
+  sweep_steps: int = 300
+  batch_size: int = 16
   context: int = 64
   d_model: int = 64
   num_layers: int = 2
@@ -272,7 +272,7 @@ def sweep_lr(name: str, cfg: Config, loss_fn: Callable[..., Any], val_loss: Call
 
 def run(cfg: Config, log: Callable[[str], None] = print) -> dict[str, Any]:
   """Sweeps, then the full round-robin runs; returns everything `write_outputs` reports."""
-  t_start = time.time()
+  t_start, load_start = time.time(), os.getloadavg()
   train, val, corpus = load_corpus()
   length = cfg.context + 1
   rng = np.random.default_rng(cfg.seed + 1)
@@ -339,10 +339,12 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> dict[str, Any]:
   for name, r in runs.items():
     times = np.asarray(r["times"])
     cum = np.concatenate([[0.0], np.cumsum(times)])
+    bounds = list(zip([0] + r["eval_steps"][1:-1], r["eval_steps"][1:]))
     results[name] = {
         "lr": chosen[name], "eval_steps": r["eval_steps"], "val_loss": r["val_loss"],
         "eval_seconds": [float(cum[s]) for s in r["eval_steps"]],
-        "train_loss": r["train_loss"], "step_time_median_s": float(np.median(times)),
+        "train_loss_mean": [float(np.mean(r["train_loss"][a:b])) for a, b in bounds],
+        "step_time_median_s": float(np.median(times)),
         "step_time_q25_s": float(np.percentile(times, 25)),
         "step_time_q75_s": float(np.percentile(times, 75)),
         "train_seconds": float(cum[-1]), "state_bytes": r["state_bytes"],
@@ -352,7 +354,8 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> dict[str, Any]:
       "params_bytes": tree_bytes(params0), "sweeps": sweeps, "results": results,
       "machine": {"python": sys.version.split()[0], "jax": jax.__version__,
                   "platform": platform.platform(), "cpus": os.cpu_count(),
-                  "device": str(jax.devices()[0]), "load_avg_end": os.getloadavg()},
+                  "device": str(jax.devices()[0]), "load_avg_start": load_start,
+                  "load_avg_end": os.getloadavg()},
       "total_seconds": time.time() - t_start,
   }
 
@@ -381,7 +384,10 @@ def markdown(out: dict[str, Any]) -> str:
       f"{cfg['num_heads']} heads, context {cfg['context']}), batch {cfg['batch_size']}, "
       f"{cfg['steps']} steps, validation on {cfg['val_windows']} windows every {cfg['eval_every']} "
       f"steps; total {out['total_seconds'] / 60:.1f} min on {out['machine']['cpus']} CPUs "
-      f"(load average at the end {out['machine']['load_avg_end'][0]:.1f}).",
+      f"(load average {out['machine']['load_avg_start'][0]:.1f} at the start, "
+      f"{out['machine']['load_avg_end'][0]:.1f} at the end). Seconds are the sum of an "
+      "optimizer's timed steps (evaluation and compilation excluded); the 8 runs advance "
+      "round-robin, one step each in turn, so machine load hits them alike.",
       "",
       f"| optimizer | lr | final val loss | best val loss | steps to {ref}'s final ({fmt(target)}) "
       f"| seconds to it | time/step ms, median (IQR) | state bytes | state / params |",
@@ -468,7 +474,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--quick", action="store_true", help="a ~1-2 min smoke test (tiny model, 60 steps)")
   p.add_argument("--steps", type=int, default=None, help="full-run steps (default 2000)")
-  p.add_argument("--sweep_steps", type=int, default=None, help="steps of each sweep run (default 400)")
+  p.add_argument("--sweep_steps", type=int, default=None, help="steps of each sweep run (default 300)")
   p.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated subset")
   p.add_argument("--out", default=os.path.join("benchmarks", "results"), help="output folder")
   p.add_argument("--png", default=None,

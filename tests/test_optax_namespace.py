@@ -416,6 +416,9 @@ def test_comparison_catches_differences():
     mu: typing.Any
 
   assert object_diffs(ScaleByAdamState, optax.ScaleByAdamState)
+  # A namespace that lacks names: the walk reports them (optax's top level against jopt.projections).
+  missing, _, _ = compare_namespace("", jopt_root="jopt.projections")
+  assert {"sgd", "adam", "chain"} <= set(missing)
 
 
 def test_walk_sees_optax_names():

@@ -11,7 +11,7 @@ import pytest
 from benchmarks import showcase_lm
 
 TINY = dict(steps=8, sweep_steps=4, batch_size=4, context=16, d_model=16, num_layers=1, num_heads=2,
-            eval_every=4, val_windows=8)
+            eval_every=4, val_windows=8, max_extend=1)
 
 
 def test_lr_shape_closed_form():
@@ -48,10 +48,14 @@ def test_tiny_run_two_optimizers_learns_and_writes(tmp_path):
     r = out["results"][name]
     assert r["eval_steps"] == [0, 4, 8]
     assert r["val_loss"][-1] < r["val_loss"][0] - 0.05, (name, r["val_loss"])
-    assert len(r["train_loss"]) == cfg.steps and r["state_bytes"] > 0
-    # The chosen lr is the grid point with the lowest sweep validation loss.
+    assert len(r["train_loss_mean"]) == 2 and r["state_bytes"] > 0
+    # The chosen lr is the grid point with the lowest sweep validation loss; the grid is the
+    # default x 1/3, 1, 3, plus one point past the end where the 3-point winner sat.
     s = out["sweeps"][name]
     assert s["chosen"] == s["grid"][int(np.argmin(s["val_loss"]))] == r["lr"]
+    np.testing.assert_allclose(np.diff(np.log(s["grid"])), np.log(cfg.lr_factor), rtol=1e-6)
+    first3 = s["val_loss"][1:4] if s["grid"][0] < showcase_lm.DEFAULT_LR[name] / 2 else s["val_loss"][:3]
+    assert (len(s["grid"]) == 4) == (int(np.argmin(first3)) in (0, 2))
   # AdamW's state is mu and nu (2x the params) plus counts; Muon's Adam part adds nu only there.
   assert 2 * out["params_bytes"] <= out["results"]["adamw"]["state_bytes"] < 2 * out["params_bytes"] + 64
   assert out["results"]["muon"]["state_bytes"] < out["results"]["adamw"]["state_bytes"]

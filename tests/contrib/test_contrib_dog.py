@@ -80,11 +80,11 @@ def test_scale_by_distance_over_gradients_keeps_scalar_leaf_shape():
 
 
 def test_dog_bad_arguments():
-  with pytest.raises(ValueError, match="scale_by_dog.*init_step"):
+  with pytest.raises(ValueError, match=r"\bdog: .*init_step"):
     jdog.dog(init_step=("distanc", 1.0))
-  with pytest.raises(ValueError, match="scale_by_dog.*init_step"):
+  with pytest.raises(ValueError, match=r"\bdog: .*init_step"):
     jdog.dog(init_step=1e-6)
-  with pytest.raises(ValueError, match="scale_by_dowg.*eps"):
+  with pytest.raises(ValueError, match=r"\bdowg: .*eps"):
     jdog.dowg(eps=-1.0)
   tx = jdog.dog()
   with pytest.raises(ValueError, match="scale_by_dog needs the current parameters"):

@@ -40,7 +40,7 @@ def test_madgrad_recursion_by_hand():
 
 
 def test_madgrad_errors():
-  with pytest.raises(ValueError, match="scale_by_madgrad.*momentum"):
+  with pytest.raises(ValueError, match=r"\bmadgrad: .*momentum"):
     jmadgrad.madgrad(0.1, momentum=1.5)
   tx = jmadgrad.scale_by_madgrad(0.1)
   with pytest.raises(ValueError, match="scale_by_madgrad needs the current parameters"):

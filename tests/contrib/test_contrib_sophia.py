@@ -107,9 +107,9 @@ def test_sophia_verbose_prints_win_rate_like_optax(capfd):
 
 
 def test_sophia_errors():
-  with pytest.raises(ValueError, match="scale_by_sophia.*update_interval"):
+  with pytest.raises(ValueError, match=r"\bsophia: .*update_interval"):
     jsophia.sophia(0.1, update_interval=0)
-  with pytest.raises(ValueError, match="scale_by_sophia.*b1"):
+  with pytest.raises(ValueError, match=r"\bsophia: .*b1"):
     jsophia.sophia(0.1, b1=1.0)
   tx = jsophia.sophia(0.1)
   p = jnp.ones(2)

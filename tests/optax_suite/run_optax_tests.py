@@ -118,6 +118,7 @@ def summarize(files, records):
     a, b = records[(rel, "optax")], records[(rel, "jopt")]
     ids = sorted(set(a["tests"]) | set(b["tests"]))
     row = {"tests": len(ids), "passed_optax": 0, "passed_jopt": 0, "failing": [], "expected": [],
+           "no_jopt": [],
            "errors_optax": [e["nodeid"] for e in a["collection_errors"]],
            "errors_jopt": [e["nodeid"] for e in b["collection_errors"]],
            "collection_error_messages": [e["message"][-600:] for e in b["collection_errors"]],
@@ -135,7 +136,12 @@ def summarize(files, records):
       if ta["outcome"] == "passed" and tb["outcome"] != "passed":
         reason = expected_reason(tid)
         tests[tid]["expected"] = reason
-        (row["expected"] if reason or not exercises else row["failing"]).append(tid)
+        if reason:
+          row["expected"].append(tid)
+        elif exercises:
+          row["failing"].append(tid)
+        else:  # failed without touching a jopt object: not jopt's doing (flaky, environment).
+          row["no_jopt"].append(tid)
     # A file that failed to collect against jopt: its tests are all missing there.
     if row["errors_jopt"] and not b["tests"]:
       for tid in [t for t in a["tests"] if a["tests"][t]["outcome"] == "passed"]:
@@ -160,6 +166,9 @@ def markdown(per_file, tests, minutes, workers):
                    + (f" (+{len(r['failing']) - 12})" if len(r["failing"]) > 12 else "") + "**")
     if r["expected"]:
       cells.append(f"{len(r['expected'])} expected")
+    if r["no_jopt"]:
+      cells.append(f"{len(r['no_jopt'])} without a jopt name: " + ", ".join(
+          f"`{t.split('::', 1)[1]}`" for t in r["no_jopt"]))
     if r["errors_jopt"] and not r["errors_optax"]:
       cells.append("collection error with jopt")
     lines.append(f"| `{rel}` | {r['tests']} | {r['passed_optax']} | {r['passed_jopt']} | "

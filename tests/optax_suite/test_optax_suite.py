@@ -104,3 +104,25 @@ def test_joptax_resolves_to_jopt_where_jopt_has_the_name():
   assert joptax.GradientTransformation is optax.GradientTransformation
   assert joptax.contrib.muon is jopt.contrib.muon
   assert {"jopt.adam", "jopt.contrib.muon"} <= joptax.RESOLVED_TO_JOPT
+
+
+def test_summary_classifies_failures():
+  """(fast) Passed with optax and failed with jopt: unexpected if it used jopt, expected if listed."""
+  listed = next(iter(EXPECTED_FAILURES))
+  rel = listed.split("::")[0]
+  ids = {"used": f"{rel}::T::used", "quiet": f"{rel}::T::quiet", "both": f"{rel}::T::both", "listed": listed}
+  optax_run = {"tests": {i: {"outcome": "passed", "message": ""} for i in ids.values()},
+               "collection_errors": [], "collection_jopt": [], "seconds": 1.0}
+  jopt_run = {"tests": {
+      ids["used"]: {"outcome": "failed", "message": "boom", "jopt": ["jopt.adam"]},
+      ids["quiet"]: {"outcome": "failed", "message": "flaky", "jopt": []},
+      ids["both"]: {"outcome": "passed", "message": "", "jopt": ["jopt.adam"]},
+      ids["listed"]: {"outcome": "failed", "message": "known", "jopt": ["jopt.adam"]},
+  }, "collection_errors": [], "collection_jopt": [], "seconds": 1.0}
+  tests, per_file = run_optax_tests.summarize([rel], {(rel, "optax"): optax_run, (rel, "jopt"): jopt_run})
+  row = per_file[rel]
+  assert row["failing"] == [ids["used"]]
+  assert row["expected"] == [listed] and tests[listed]["expected"] == EXPECTED_FAILURES[listed]
+  assert row["no_jopt"] == [ids["quiet"]]
+  assert (row["tests"], row["passed_optax"], row["passed_jopt"]) == (4, 4, 1)
+  assert "**`T::used`**" in run_optax_tests.markdown(per_file, tests, 1.0, 2)

@@ -95,7 +95,16 @@ def torch_trajectory(name, kwargs, params, grads, with_state=False):
   return (out, opt, tp) if with_state else out
 
 
-@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def _lanes(cases):
+  """The first draw of each optimizer in the fast lane, the other draws in the slow lane."""
+  seen, out = set(), []
+  for i, (n, kw) in enumerate(cases):
+    out.append(pytest.param(n, kw, id=f"{n}-{i}", marks=[pytest.mark.slow] if n in seen else []))
+    seen.add(n)
+  return out
+
+
+@pytest.mark.parametrize("name,kwargs", _lanes(CASES))
 def test_trajectory_matches_torch(name, kwargs):
   params, grads = _data(seed=len(kwargs))
   ours, _ = jopt_trajectory(getattr(jt, name)(**kwargs), params, grads)
@@ -218,10 +227,10 @@ def _jax_loss(p, x, y):
   return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(y.shape[0]), y])
 
 
-@pytest.mark.parametrize("name,kwargs", [
+@pytest.mark.parametrize("name,kwargs", [  # full training runs: one in the fast lane
     ("sgd", dict(lr=0.5, momentum=0.9, nesterov=True, weight_decay=1e-3)),
-    ("adam", dict(lr=1e-2, weight_decay=1e-3)),
-    ("rmsprop", dict(lr=1e-3, centered=True, momentum=0.5)),
+    pytest.param("adam", dict(lr=1e-2, weight_decay=1e-3), marks=pytest.mark.slow),
+    pytest.param("rmsprop", dict(lr=1e-3, centered=True, momentum=0.5), marks=pytest.mark.slow),
 ])
 def test_digits_mlp_matches_torch(name, kwargs):
   x, y = _digits()

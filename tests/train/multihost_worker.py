@@ -21,11 +21,12 @@ def main(argv):
 
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   import jopt  # pylint: disable=g-import-not-at-top
-  from cases import STEPS, make_batches, make_params, mlp_loss  # pylint: disable=g-import-not-at-top
 
   info = jopt.initialize_distributed(
       f"127.0.0.1:{port}", num_processes, process_id, initialization_timeout=60
   )
+  # After `initialize_distributed`: importing the test tables builds arrays, which starts the backend.
+  from cases import STEPS, make_batches, make_params, mlp_loss  # pylint: disable=g-import-not-at-top
   assert info.local_device_count == 2 and info.device_count == 2 * num_processes, info
   trainer = jopt.make_train_step(mlp_loss, jopt.adam(1e-2), parallel="mesh", shard_opt_state=True)
   state = trainer.init(make_params())

@@ -11,6 +11,7 @@ from jopt._src import checks
 from jopt._src import numerics
 
 
+@checks.public
 def scale_by_acprop(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -77,6 +78,7 @@ def scale_by_acprop(
       base.GradientTransformation(init_fn, update_fn), "elementwise", "scale_by_acprop")
 
 
+@checks.public
 def acprop(
     learning_rate: base.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

@@ -46,7 +46,7 @@ def _check_init_step(fn: str, init_step: Any) -> tuple[str, Any]:
   if (not isinstance(init_step, (tuple, list)) or len(init_step) != 2
       or init_step[0] not in _INIT_STEP_TAGS):
     raise ValueError(
-        f"{fn}: `init_step` must be a pair (tag, value) with tag one of "
+        f"{checks._name(fn)}: `init_step` must be a pair (tag, value) with tag one of "
         f"{_INIT_STEP_TAGS}, got {init_step!r}."
     )
   tag, value = init_step
@@ -55,6 +55,7 @@ def _check_init_step(fn: str, init_step: Any) -> tuple[str, Any]:
   return tag, value
 
 
+@checks.public
 def scale_by_dog(
     init_step: tuple[Literal["distance", "learning_rate", "heuristic"], jax.typing.ArrayLike],
     eps: jax.typing.ArrayLike = 1e-8,
@@ -119,6 +120,7 @@ def scale_by_dog(
       base.GradientTransformation(init_fn, update_fn), "global", "scale_by_dog")
 
 
+@checks.public
 def dog(
     learning_rate: base.ScalarOrSchedule = 1.0,
     init_step: tuple[
@@ -165,6 +167,7 @@ class DoWGState(NamedTuple):
   estim_sq_dist: jax.Array  # shape=(), lowest params dtype: rbar_t^2.
 
 
+@checks.public
 def scale_by_dowg(
     init_estim_sq_dist: Optional[jax.typing.ArrayLike] = None,
     eps: jax.typing.ArrayLike = 1e-4,
@@ -216,6 +219,7 @@ def scale_by_dowg(
       base.GradientTransformation(init_fn, update_fn), "global", "scale_by_dowg")
 
 
+@checks.public
 def dowg(
     learning_rate: base.ScalarOrSchedule = 1.0,
     init_estim_sq_dist: Optional[jax.typing.ArrayLike] = None,

@@ -74,6 +74,7 @@ def _as_matrix(x: jax.Array, spec: GaLoreDimensionNumbers) -> _Matrix:
   )
 
 
+@checks.public
 def scale_by_galore(
     rank: int = 128,
     update_proj_gap: int = 200,
@@ -192,6 +193,7 @@ def scale_by_galore(
       why="a low-rank projection of each matrix")
 
 
+@checks.public
 def galore(
     learning_rate: base.ScalarOrSchedule,
     rank: int = 128,

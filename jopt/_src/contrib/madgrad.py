@@ -20,6 +20,7 @@ class MadgradState(NamedTuple):
   x0: base.Params  # the initial params.
 
 
+@checks.public
 def scale_by_madgrad(
     learning_rate: base.ScalarOrSchedule,
     momentum: float = 0.9,
@@ -85,6 +86,7 @@ def scale_by_madgrad(
       base.GradientTransformation(init_fn, update_fn), "elementwise", "scale_by_madgrad")
 
 
+@checks.public
 def madgrad(
     learning_rate: base.ScalarOrSchedule,
     momentum: float = 0.9,

@@ -94,6 +94,7 @@ def _polyak_step(
   return updates, new_lb
 
 
+@checks.public
 def momo(
     learning_rate: base.ScalarOrSchedule = 1.0,
     beta: jax.typing.ArrayLike = 0.9,
@@ -172,6 +173,7 @@ def momo(
       base.GradientTransformationExtraArgs(init_fn, update_fn), "global", "momo")
 
 
+@checks.public
 def momo_adam(
     learning_rate: base.ScalarOrSchedule = 1e-2,
     b1: jax.typing.ArrayLike = 0.9,

@@ -50,6 +50,7 @@ def _check_transform(fn: str, name: str, tx: Any) -> None:
     raise TypeError(f"{fn}: `{name}` must be a GradientTransformation, got {type(tx).__name__}.")
 
 
+@checks.public
 def sam(
     optimizer: base.GradientTransformation,
     adv_optimizer: base.GradientTransformation,

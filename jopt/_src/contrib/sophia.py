@@ -79,6 +79,7 @@ def _update_with_extra_args(tx, updates, state, params, extra_args):
   return tx.update(updates, state, params)
 
 
+@checks.public
 def scale_by_sophia(
     b1: jax.typing.ArrayLike = 0.965,
     b2: jax.typing.ArrayLike = 0.99,
@@ -197,6 +198,7 @@ def scale_by_sophia(
   return base.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@checks.public
 def sophia(
     learning_rate: base.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.965,

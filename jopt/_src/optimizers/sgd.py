@@ -30,7 +30,7 @@ def sgd(
 
   Args:
     learning_rate: a non-negative float, scalar array or schedule.
-    momentum: the momentum coefficient in [0, 1), or None for plain SGD.
+    momentum: the momentum coefficient in [0, 1] (as `trace`), or None for plain SGD.
     nesterov: use Nesterov momentum.
     accumulator_dtype: dtype of the momentum trace (default: the param's).
 
@@ -47,7 +47,7 @@ def sgd(
     Array([0.9, 0.9, 0.9], dtype=float32)
   """
   checks.check_nonnegative("sgd", "learning_rate", learning_rate)
-  checks.check_decay("sgd", "momentum", momentum)
+  checks.check_range("sgd", "momentum", momentum, 0.0, 1.0)
   if momentum is not None:
     first = momentum_lib.trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
   else:

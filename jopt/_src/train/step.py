@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jopt._src import base
+from jopt._src import checks
 from jopt._src import numerics
 from jopt._src import update as update_lib
 from jopt._src.train import nan_policy as nan_lib
@@ -81,6 +82,7 @@ def _pmean_floats(tree: Any, axis_name: str) -> Any:
   )
 
 
+@checks.public
 def train_step_body(
     loss_fn: LossFn,
     tx: base.GradientTransformation,

@@ -34,7 +34,7 @@ def init_second_moment(params: Any, dtype: Optional[jnp.dtype]) -> Any:
   def zeros(p):
     if dtype is not None:
       return jnp.zeros(jnp.shape(p), dtype)
-    return jnp.zeros(jnp.shape(p), jnp.real(jnp.zeros((), p.dtype)).dtype)
+    return jnp.zeros(jnp.shape(p), jnp.real(jnp.zeros((), jnp.result_type(p))).dtype)
 
   return jax.tree.map(zeros, params)
 

@@ -31,14 +31,15 @@ def trace(
   momentum in deep learning" (http://proceedings.mlr.press/v28/sutskever13.pdf).
 
   Args:
-    decay: the momentum coefficient beta, in [0, 1).
+    decay: the momentum coefficient beta, in [0, 1] (1 accumulates the
+      gradients without decay, as optax allows).
     nesterov: use Nesterov's look-ahead form.
     accumulator_dtype: dtype of the trace (default: the param's dtype).
 
   Returns:
     A `GradientTransformation` with state `TraceState`.
   """
-  checks.check_decay("trace", "decay", decay)
+  checks.check_range("trace", "decay", decay, 0.0, 1.0)
   accumulator_dtype = numerics.canonicalize_dtype(accumulator_dtype)
 
   def init_fn(params):

@@ -32,6 +32,7 @@ def _check_eps_root(fn: str, optimizer: Callable[..., Any], fixed: Mapping[str, 
     )
 
 
+@checks.public
 def meta_gradient(
     loss_fn: step_lib.LossFn,
     val_loss_fn: Callable[[base.Params], jax.Array],
@@ -131,6 +132,7 @@ class MetaTuneResult(NamedTuple):
   best_val_loss: float
 
 
+@checks.public
 def meta_tune(
     loss_fn: step_lib.LossFn,
     val_loss_fn: Callable[[base.Params], jax.Array],
