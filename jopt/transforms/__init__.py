@@ -1,30 +1,30 @@
 """jopt.transforms: the building blocks and wrappers under optax's `optax.transforms` names (re-exports only)."""
 
 # --- already in jopt's flat namespace ---
-from jopt import AddNoiseState
-from jopt import ApplyIfFiniteState
-from jopt import EmaState
-from jopt import MaskedNode
-from jopt import MaskedState
-from jopt import MultiSteps
-from jopt import MultiStepsState
-from jopt import TraceState
-from jopt import ZeroNansState
-from jopt import add_decayed_weights
-from jopt import add_noise
-from jopt import apply_if_finite
-from jopt import chain
-from jopt import clip
-from jopt import clip_by_block_rms
-from jopt import clip_by_global_norm
-from jopt import ema
-from jopt import keep_params_nonnegative
-from jopt import masked
-from jopt import named_chain
-from jopt import skip_large_updates
-from jopt import skip_not_finite
-from jopt import trace
-from jopt import zero_nans
+from jopt._src.transforms.noise import AddNoiseState
+from jopt._src.wrappers.conditionality import ApplyIfFiniteState
+from jopt._src.transforms.ema import EmaState
+from jopt._src.transforms.masking import MaskedNode
+from jopt._src.transforms.masking import MaskedState
+from jopt._src.wrappers.accumulation import MultiSteps
+from jopt._src.wrappers.accumulation import MultiStepsState
+from jopt._src.transforms.momentum import TraceState
+from jopt._src.transforms.constraints import ZeroNansState
+from jopt._src.transforms.regularization import add_decayed_weights
+from jopt._src.transforms.noise import add_noise
+from jopt._src.wrappers.conditionality import apply_if_finite
+from jopt._src.combine import chain
+from jopt._src.transforms.clipping import clip
+from jopt._src.transforms.clipping import clip_by_block_rms
+from jopt._src.transforms.clipping import clip_by_global_norm
+from jopt._src.transforms.ema import ema
+from jopt._src.transforms.constraints import keep_params_nonnegative
+from jopt._src.transforms.masking import masked
+from jopt._src.combine import named_chain
+from jopt._src.wrappers.conditionality import skip_large_updates
+from jopt._src.wrappers.conditionality import skip_not_finite
+from jopt._src.transforms.momentum import trace
+from jopt._src.transforms.constraints import zero_nans
 
 # --- clipping relative to parameters, per-example clipping ---
 from jopt._src.transforms.clipping import per_example_global_norm_clip

@@ -5,10 +5,13 @@ from typing import Any, Callable, Optional, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import adam
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling
 
 
 @checks.public
@@ -47,7 +50,7 @@ def scale_by_acprop(
   checks.check_nonnegative(fn, "eps_root", eps_root)
 
   def init_fn(params):
-    return jopt.ScaleByBeliefState(
+    return adam.ScaleByBeliefState(
         count=numerics.init_count(),
         mu=numerics.zeros_like(params),
         nu=numerics.real_full_like(params, 0.0),
@@ -68,7 +71,7 @@ def scale_by_acprop(
         lambda g, v: (g / (jnp.sqrt(jnp.where(first, 1, v)) + eps)).astype(g.dtype),
         updates, nu_hat,
     )
-    return new_updates, jopt.ScaleByBeliefState(
+    return new_updates, adam.ScaleByBeliefState(
         count=count,
         mu=numerics.cast_like(mu, state.mu),
         nu=numerics.cast_like(nu, state.nu),
@@ -110,8 +113,8 @@ def acprop(
   Returns:
     A `GradientTransformationExtraArgs`.
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_acprop(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
-      jopt.add_decayed_weights(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      regularization.add_decayed_weights(weight_decay, mask),
+      scaling.scale_by_learning_rate(learning_rate),
   )

@@ -5,10 +5,12 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling
 
 
 class ScaleByAdemamixState(NamedTuple):
@@ -160,12 +162,12 @@ def ademamix(
     >>> tx = ademamix(1e-2)
     >>> state = tx.init(jnp.ones(3))
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_ademamix(
           b1=b1, b2=b2, b3=b3, alpha=alpha, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype
       ),
-      jopt.add_decayed_weights(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      regularization.add_decayed_weights(weight_decay, mask),
+      scaling.scale_by_learning_rate(learning_rate),
   )
 
 
@@ -284,8 +286,8 @@ def simplified_ademamix(
     >>> tx = simplified_ademamix(1e-2)
     >>> state = tx.init(jnp.ones(3))
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_simplified_ademamix(b1=b1, b2=b2, alpha=alpha, eps=eps, eps_root=eps_root),
-      jopt.add_decayed_weights(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      regularization.add_decayed_weights(weight_decay, mask),
+      scaling.scale_by_learning_rate(learning_rate),
   )

@@ -5,10 +5,12 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import adam
+from jopt._src.transforms import scaling
 
 
 def _default_clip_value(count: jax.Array) -> jax.Array:
@@ -71,7 +73,7 @@ def scale_by_adopt(
   mu_dtype = numerics.canonicalize_dtype(mu_dtype)
 
   def init_fn(params):
-    return jopt.ScaleByAdamState(
+    return adam.ScaleByAdamState(
         count=numerics.init_count(),
         mu=numerics.zeros_like(params, dtype=mu_dtype),
         nu=numerics.zeros_like(params),
@@ -99,7 +101,7 @@ def scale_by_adopt(
     new_updates = numerics.cast_like(direction, updates)
     mu = numerics.cast(mu, mu_dtype) if mu_dtype else numerics.cast_like(mu, state.mu)
     nu = numerics.cast_like(nu, state.nu)
-    return new_updates, jopt.ScaleByAdamState(
+    return new_updates, adam.ScaleByAdamState(
         count=numerics.safe_increment(state.count), mu=mu, nu=nu
     )
 
@@ -151,7 +153,7 @@ def adopt(
     >>> tx = adopt(3e-3)
     >>> state = tx.init(jnp.ones(3))
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_adopt(
           b1=b1,
           b2=b2,
@@ -161,5 +163,5 @@ def adopt(
           use_clipping=use_clipping,
           clip_value_fn=clip_value_fn,
       ),
-      jopt.scale_by_learning_rate(learning_rate),
+      scaling.scale_by_learning_rate(learning_rate),
   )

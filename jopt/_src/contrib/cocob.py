@@ -6,10 +6,12 @@ from typing import Any, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling
 
 
 class COCOBState(NamedTuple):
@@ -128,8 +130,8 @@ def cocob(
     >>> tx = cocob()
     >>> state = tx.init(jnp.ones(3))
   """
-  return jopt.chain(
-      jopt.add_decayed_weights(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate, flip_sign=False),
+  return combine.chain(
+      regularization.add_decayed_weights(weight_decay, mask),
+      scaling.scale_by_learning_rate(learning_rate, flip_sign=False),
       scale_by_cocob(alpha, eps),
   )

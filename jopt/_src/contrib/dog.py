@@ -5,11 +5,13 @@ from typing import Any, Callable, Literal, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.contrib import tree_ops
+from jopt._src import combine
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling as scaling_lib
 
 _INIT_STEP_TAGS = ("distance", "learning_rate", "heuristic")
 
@@ -25,9 +27,9 @@ def _optimizer_with_weight_decay(
     mask: Any,
 ) -> base.GradientTransformationExtraArgs:
   """`chain(add_decayed_weights (if weight_decay is not None), scaling, -learning_rate)`."""
-  decay = (jopt.add_decayed_weights(weight_decay, mask) if weight_decay is not None
-           else jopt.identity())
-  return jopt.chain(decay, scaling, jopt.scale_by_learning_rate(learning_rate))
+  decay = (regularization.add_decayed_weights(weight_decay, mask) if weight_decay is not None
+           else scaling_lib.identity())
+  return combine.chain(decay, scaling, scaling_lib.scale_by_learning_rate(learning_rate))
 
 
 # --- DoG ----------------------------------------------------------------------

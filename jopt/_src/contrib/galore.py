@@ -6,11 +6,14 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.contrib import control
+from jopt._src import combine
+from jopt._src.transforms import adam
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling
 
 
 class GaLoreDimensionNumbers(NamedTuple):
@@ -116,7 +119,7 @@ def scale_by_galore(
   checks.check_positive_int(fn, "rank", rank)
   checks.check_positive_int(fn, "update_proj_gap", update_proj_gap)
   checks.check_finite(fn, "scale", scale)
-  inner = jopt.scale_by_adam() if base_optimizer is None else base_optimizer
+  inner = adam.scale_by_adam() if base_optimizer is None else base_optimizer
 
   def specs_for(tree):
     if weight_dimension_numbers is None:
@@ -228,11 +231,11 @@ def galore(
   Returns:
     A `GradientTransformationExtraArgs`.
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_galore(
           rank=rank, update_proj_gap=update_proj_gap, scale=scale,
           base_optimizer=base_optimizer, weight_dimension_numbers=weight_dimension_numbers,
       ),
-      jopt.add_decayed_weights(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      regularization.add_decayed_weights(weight_decay, mask),
+      scaling.scale_by_learning_rate(learning_rate),
   )

@@ -5,10 +5,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import regularization
 
 
 class MadgradState(NamedTuple):
@@ -110,7 +111,7 @@ def madgrad(
   Returns:
     A `GradientTransformationExtraArgs`; `update` needs `params`.
   """
-  return jopt.chain(
-      jopt.add_decayed_weights(weight_decay),
+  return combine.chain(
+      regularization.add_decayed_weights(weight_decay),
       scale_by_madgrad(learning_rate=learning_rate, momentum=momentum, eps=eps),
   )

@@ -7,10 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.optimizers import adaptive as adaptive_lib
+from jopt._src.transforms import masking
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling
 
 _PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
 # Keller Jordan's quintic: the steepest slope at 0 that still keeps singular
@@ -465,9 +469,9 @@ def muon(
         lambda d: "adam" if d is None else "muon", dims_tree(tree), is_leaf=_is_dims_leaf
     )
 
-  return jopt.multi_transform(
+  return masking.multi_transform(
       {
-          "muon": jopt.chain(
+          "muon": combine.chain(
               scale_by_muon(
                   ns_coeffs=ns_coeffs,
                   ns_steps=ns_steps,
@@ -480,10 +484,10 @@ def muon(
                   weight_dimension_numbers=dims_tree,
               ),
               scale_by_shape(weight_dimension_numbers=dims_tree, consistent_rms=consistent_rms),
-              jopt.add_decayed_weights(weight_decay, weight_decay_mask),
-              jopt.scale_by_learning_rate(learning_rate),
+              regularization.add_decayed_weights(weight_decay, weight_decay_mask),
+              scaling.scale_by_learning_rate(learning_rate),
           ),
-          "adam": jopt.adamw(
+          "adam": adaptive_lib.adamw(
               learning_rate=adam_learning_rate,
               b1=adam_b1,
               b2=adam_b2,

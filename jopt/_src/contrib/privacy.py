@@ -6,11 +6,13 @@ import warnings
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.transforms import clipping
+from jopt._src import combine
+from jopt._src.transforms import momentum as momentum_lib
+from jopt._src.transforms import scaling
 
 
 class DifferentiallyPrivateAggregateState(NamedTuple):
@@ -138,11 +140,11 @@ def dpsgd(
   """
   checks.check_key("dpsgd", "seed", seed)
   checks.check_decay("dpsgd", "momentum", momentum)  # named here, not as `trace`'s `decay`
-  return jopt.chain(
+  return combine.chain(
       differentially_private_aggregate(
           l2_norm_clip=l2_norm_clip, noise_multiplier=noise_multiplier, key=jax.random.key(seed)
       ),
-      jopt.trace(decay=momentum, nesterov=nesterov) if momentum is not None else jopt.identity(),
-      jopt.scale_by_learning_rate(learning_rate),
+      momentum_lib.trace(decay=momentum, nesterov=nesterov) if momentum is not None else scaling.identity(),
+      scaling.scale_by_learning_rate(learning_rate),
   )
 per_example_global_norm_clip = clipping.per_example_global_norm_clip  # one copy, in transforms/clipping.py

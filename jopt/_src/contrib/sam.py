@@ -5,10 +5,10 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import update as update_lib
 
 NormalizeState = base.EmptyState
 
@@ -145,7 +145,7 @@ def sam(
     adv_params, adv_updates, adv_state = params, updates, state.adv_state
     for i in range(sync_period - 1):
       adv_updates, adv_state = adv_optimizer.update(adv_updates, adv_state, adv_params)
-      adv_params = jopt.apply_updates(adv_params, negate(adv_updates))
+      adv_params = update_lib.apply_updates(adv_params, negate(adv_updates))
       adv_updates = grad_fn(adv_params, i)
       if batch_axis_name is not None:
         adv_updates = jax.lax.pmean(adv_updates, axis_name=batch_axis_name)

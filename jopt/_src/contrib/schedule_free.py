@@ -5,12 +5,16 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import combine
 from jopt._src import numerics
 from jopt._src.contrib import tree_ops
+from jopt._src.optimizers import sgd as sgd_lib
+from jopt._src.schedules import warmup
+from jopt._src.transforms import regularization
+from jopt._src.transforms import rms
+from jopt._src.transforms import scaling
 
 
 class ScheduleFreeState(NamedTuple):
@@ -174,7 +178,7 @@ def schedule_free(
 def _warmup(learning_rate: Any, warmup_steps: Optional[int]) -> Any:
   if warmup_steps is None:
     return learning_rate
-  return jopt.warmup_constant_schedule(
+  return warmup.warmup_constant_schedule(
       init_value=0, peak_value=learning_rate, warmup_steps=warmup_steps
   )
 
@@ -217,9 +221,9 @@ def schedule_free_sgd(
     >>> state = tx.init(jnp.ones(3))
   """
   learning_rate = _warmup(learning_rate, warmup_steps)
-  optimizer = jopt.sgd(learning_rate)
+  optimizer = sgd_lib.sgd(learning_rate)
   if weight_decay is not None:
-    optimizer = jopt.chain(jopt.add_decayed_weights(weight_decay), optimizer)
+    optimizer = combine.chain(regularization.add_decayed_weights(weight_decay), optimizer)
   return schedule_free(
       optimizer,
       learning_rate=learning_rate,
@@ -274,10 +278,10 @@ def schedule_free_adamw(
     >>> state = tx.init(jnp.ones(3))
   """
   learning_rate = _warmup(learning_rate, warmup_steps)
-  optimizer = jopt.chain(
-      jopt.scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=True),
-      jopt.add_decayed_weights(weight_decay),
-      jopt.scale_by_learning_rate(learning_rate),
+  optimizer = combine.chain(
+      rms.scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=True),
+      regularization.add_decayed_weights(weight_decay),
+      scaling.scale_by_learning_rate(learning_rate),
   )
   return schedule_free(
       optimizer,

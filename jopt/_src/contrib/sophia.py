@@ -5,12 +5,14 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.contrib import control
 from jopt._src.contrib import tree_ops
+from jopt._src import combine
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling
 
 
 class HutchinsonState(NamedTuple):
@@ -247,13 +249,13 @@ def sophia(
   Returns:
     A `GradientTransformationExtraArgs`.
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_sophia(
           b1=b1, b2=b2, eps=eps, gamma=gamma, clip_threshold=clip_threshold,
           update_interval=update_interval, hessian_diagonal_fn=hessian_diagonal_fn,
           mu_dtype=mu_dtype, verbose=verbose,
           print_win_rate_every_n_steps=print_win_rate_every_n_steps,
       ),
-      jopt.add_decayed_weights(weight_decay, weight_decay_mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      regularization.add_decayed_weights(weight_decay, weight_decay_mask),
+      scaling.scale_by_learning_rate(learning_rate),
   )

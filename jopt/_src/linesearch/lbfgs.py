@@ -5,12 +5,13 @@ from typing import Any, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.linesearch import tree_math
 from jopt._src.linesearch import zoom
+from jopt._src import combine
+from jopt._src.transforms import scaling
 
 
 class ScaleByLBFGSState(NamedTuple):
@@ -205,17 +206,17 @@ def lbfgs(
     ...   x = jopt.apply_updates(x, updates)
   """
   if learning_rate is None:
-    base_scaling = jopt.scale(-1.0)
+    base_scaling = scaling.scale(-1.0)
   else:
-    base_scaling = jopt.scale_by_learning_rate(learning_rate)
+    base_scaling = scaling.scale_by_learning_rate(learning_rate)
   if linesearch is None:
-    linesearch = jopt.identity()
+    linesearch = scaling.identity()
   elif not (hasattr(linesearch, "init") and hasattr(linesearch, "update")):
     raise TypeError(
         f"lbfgs: `linesearch` must be a GradientTransformation (e.g. "
         f"scale_by_zoom_linesearch(...)) or None, got {type(linesearch).__name__}."
     )
-  return jopt.chain(
+  return combine.chain(
       scale_by_lbfgs(memory_size=memory_size, scale_init_precond=scale_init_precond),
       base_scaling,
       linesearch,

@@ -5,10 +5,12 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import regularization
+from jopt._src.transforms import scaling
 
 
 class ScaleByAdanState(NamedTuple):
@@ -140,8 +142,8 @@ def adan(
     >>> state = tx.init(params)
     >>> updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root),
-      jopt.add_decayed_weights(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      regularization.add_decayed_weights(weight_decay, mask),
+      scaling.scale_by_learning_rate(learning_rate),
   )

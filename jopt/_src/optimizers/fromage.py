@@ -2,11 +2,13 @@
 
 import jax
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.transforms import regularization
+from jopt._src import combine
+from jopt._src.transforms import layerwise
+from jopt._src.transforms import scaling
 
 
 def _add_scaled_params(coefficient: base.ScalarOrSchedule) -> base.GradientTransformation:
@@ -74,8 +76,8 @@ def fromage(
     shrink = 1 / (1 + learning_rate**2) ** 0.5
     step = learning_rate * shrink
     coefficient = shrink - 1
-  return jopt.chain(
-      jopt.scale_by_trust_ratio(min_norm),
-      jopt.scale_by_learning_rate(step),
+  return combine.chain(
+      layerwise.scale_by_trust_ratio(min_norm),
+      scaling.scale_by_learning_rate(step),
       _add_scaled_params(coefficient),
   )

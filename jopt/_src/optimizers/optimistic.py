@@ -6,10 +6,12 @@ import warnings
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import adam
+from jopt._src.transforms import scaling
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
@@ -101,9 +103,9 @@ def optimistic_gradient_descent(
     >>> state = tx.init(params)
     >>> updates, state = tx.update(jnp.array([0.5, 0.5]), state)
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_optimistic_gradient(alpha=alpha, beta=beta),
-      jopt.scale_by_learning_rate(learning_rate),
+      scaling.scale_by_learning_rate(learning_rate),
   )
 
 
@@ -152,10 +154,10 @@ def optimistic_adam(
   checks.check_range("optimistic_adam", "optimism", optimism, finite=True)  # not as `beta`
   if optimism is None:
     optimism = learning_rate
-  return jopt.chain(
-      jopt.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+  return combine.chain(
+      adam.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
       scale_by_optimistic_gradient(alpha=learning_rate, beta=optimism),
-      jopt.scale_by_learning_rate(1.0),
+      scaling.scale_by_learning_rate(1.0),
   )
 
 
@@ -205,8 +207,8 @@ def optimistic_adam_v2(
     >>> state = tx.init(params)
     >>> updates, state = tx.update(jnp.ones(2), state)
   """
-  return jopt.chain(
-      jopt.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+  return combine.chain(
+      adam.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
       scale_by_optimistic_gradient(alpha=alpha, beta=beta),
-      jopt.scale_by_learning_rate(learning_rate),
+      scaling.scale_by_learning_rate(learning_rate),
   )

@@ -5,10 +5,11 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.optimizers import sgd as sgd_lib
 
 _VARIANTS = ("sps", "sps+")
 # Below this squared gradient norm the step is 0 (optax's threshold, float64 machine epsilon).
@@ -114,7 +115,7 @@ def polyak_sgd(
     >>> updates, state = tx.update(grad, state, x, value=value)
   """
   checks.check_nonnegative("polyak_sgd", "scaling", scaling)  # named here, not as sgd's
-  return jopt.chain(
-      jopt.sgd(learning_rate=scaling),
+  return combine.chain(
+      sgd_lib.sgd(learning_rate=scaling),
       scale_by_polyak(max_learning_rate=max_learning_rate, f_min=f_min, eps=eps, variant=variant),
   )

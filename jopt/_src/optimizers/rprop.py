@@ -5,10 +5,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import scaling
 
 
 class ScaleByRpropState(NamedTuple):
@@ -147,7 +148,7 @@ def rprop(
     >>> state = tx.init(params)
     >>> updates, state = tx.update(jax.grad(lambda x: jnp.sum(x ** 2))(params), state)
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size),
-      jopt.scale(-1.0),
+      scaling.scale(-1.0),
   )

@@ -4,9 +4,12 @@ from typing import Any, Optional
 
 import jax
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
+from jopt._src import combine
+from jopt._src.transforms import ema as ema_lib
+from jopt._src.transforms import scaling
+from jopt._src.transforms import sign
 
 
 @checks.public
@@ -38,8 +41,8 @@ def signum(
     Array([-0.1,  0.1], dtype=float32)
   """
   checks.check_decay("signum", "beta", beta)
-  return jopt.chain(
-      jopt.ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
-      jopt.scale_by_sign(),
-      jopt.scale_by_learning_rate(learning_rate),
+  return combine.chain(
+      ema_lib.ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
+      sign.scale_by_sign(),
+      scaling.scale_by_learning_rate(learning_rate),
   )

@@ -6,10 +6,11 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src import combine
+from jopt._src.transforms import scaling
 
 
 class ScaleBySM3State(NamedTuple):
@@ -142,7 +143,7 @@ def sm3(
     raise TypeError("sm3: `learning_rate` must be a number, not a schedule.")
   checks.check_nonnegative("sm3", "learning_rate", learning_rate)
   checks.check_decay("sm3", "momentum", momentum)  # named here, not as `scale_by_sm3`'s `b1`
-  return jopt.chain(
+  return combine.chain(
       scale_by_sm3(0.0 if momentum is None else momentum),
-      jopt.scale(-learning_rate),
+      scaling.scale(-learning_rate),
   )

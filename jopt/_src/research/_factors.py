@@ -6,8 +6,8 @@ from typing import Any, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import checks
+from jopt._src.transforms import regularization
 
 Precision = Any  # a `jax.lax.Precision`, a string such as "highest", or None.
 
@@ -168,7 +168,7 @@ def optional_weight_decay(weight_decay: Any, mask: Any) -> list:
   value = None if callable(weight_decay) else checks.concrete_value(weight_decay)
   if value is not None and value.shape == () and float(value) == 0.0:
     return []
-  return [jopt.add_decayed_weights(weight_decay, mask)]
+  return [regularization.add_decayed_weights(weight_decay, mask)]
 
 
 def require_real(fn: str, leaves: Sequence[jax.Array]) -> None:

@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.research import _factors
+from jopt._src import combine
+from jopt._src.transforms import scaling
 
 MEMORY_SAVE_MODES = (None, "one_diag", "all_diag")
 _BALANCE_PROBABILITY = 0.01  # rescale the factors of a leaf about every 100 preconditioner updates
@@ -377,7 +378,7 @@ def kron(
     >>> grads = jax.grad(lambda p: jnp.sum(p["w"] ** 2))(params)
     >>> updates, state = tx.update(grads, state)
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_kron(
           b1=b1, preconditioner_update_probability=preconditioner_update_probability,
           max_size_triangular=max_size_triangular, min_ndim_triangular=min_ndim_triangular,
@@ -388,5 +389,5 @@ def kron(
           precond_grads_precision=precond_grads_precision, key=key,
       ),
       *_factors.optional_weight_decay(weight_decay, weight_decay_mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      scaling.scale_by_learning_rate(learning_rate),
   )

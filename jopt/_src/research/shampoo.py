@@ -6,11 +6,13 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.research import _factors
+from jopt._src import combine
+from jopt._src.transforms import momentum
+from jopt._src.transforms import scaling
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 GRAFT_TYPES = ("adam", "rmsprop", "adagrad", "sgd", None)
@@ -297,14 +299,14 @@ def shampoo(
     >>> updates, state = tx.update(grads, state, params)
   """
   checks.check_decay("shampoo", "b1", b1)
-  return jopt.chain(
+  return combine.chain(
       scale_by_shampoo(
           b2=b2, eps=eps, graft_type=graft_type, graft_eps=graft_eps, block_size=block_size,
           precondition_frequency=precondition_frequency, exponent_override=exponent_override,
           precondition_1d=precondition_1d, merge_dims=merge_dims, precond_dtype=precond_dtype,
           precision=precision,
       ),
-      jopt.trace(b1, nesterov=nesterov, accumulator_dtype=mu_dtype),
+      momentum.trace(b1, nesterov=nesterov, accumulator_dtype=mu_dtype),
       *_factors.optional_weight_decay(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      scaling.scale_by_learning_rate(learning_rate),
   )

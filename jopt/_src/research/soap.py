@@ -5,11 +5,12 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
 from jopt._src.research import _factors
+from jopt._src import combine
+from jopt._src.transforms import scaling
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -291,7 +292,7 @@ def soap(
     >>> grads = jax.grad(lambda p: jnp.sum(p["w"] ** 2))(params)
     >>> updates, state = tx.update(grads, state, params)
   """
-  return jopt.chain(
+  return combine.chain(
       scale_by_soap(
           b1=b1, b2=b2, shampoo_beta=shampoo_beta, eps=eps,
           precondition_frequency=precondition_frequency, max_precond_dim=max_precond_dim,
@@ -300,5 +301,5 @@ def soap(
           precond_dtype=precond_dtype, precision=precision,
       ),
       *_factors.optional_weight_decay(weight_decay, mask),
-      jopt.scale_by_learning_rate(learning_rate),
+      scaling.scale_by_learning_rate(learning_rate),
   )
