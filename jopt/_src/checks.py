@@ -573,3 +573,89 @@ def check_params_structure(fn: str, updates: Any, params: Any) -> None:
   if params is not None:
     check_same_structure(fn, updates, params, "params", shapes=True)
 
+
+# --- helpers for the framework namespaces (jopt.keras, jopt.transformers, jopt.torch) and the losses ---
+
+
+def check_choice(fn: str, name: str, value: Any, choices: "collections.abc.Sequence[str]") -> str:
+  """One of the strings `choices` (a mode such as "min"/"max"); returns it.
+
+  A non-string is a `TypeError` and an unknown string a `ValueError`, both listing the choices.
+  """
+  listed = ", ".join(repr(c) for c in choices)
+  if not isinstance(value, str):
+    raise TypeError(f"{_name(fn)}: `{name}` must be one of {listed}, got {_describe(value)}.")
+  if value not in choices:
+    raise ValueError(f"{_name(fn)}: `{name}` must be one of {listed}, got {value!r}.")
+  return value
+
+
+def check_sequence(fn: str, name: str, value: Any, length: Optional[int] = None) -> list:
+  """A list, tuple or 1-d array (`milestones`, `betas`); returns its items as a list.
+
+  A string, a scalar, a mapping or `None` is a `TypeError`; a wrong `length` a `ValueError`.
+  """
+  ok = isinstance(value, (list, tuple)) or (isinstance(value, (np.ndarray, jax.Array))
+                                            and np.ndim(value) == 1)
+  if not ok:
+    what = "a pair" if length == 2 else (f"a sequence of {length}" if length else "a list or tuple")
+    raise TypeError(f"{_name(fn)}: `{name}` must be {what}, got {_describe(value)}.")
+  items = list(value)
+  if length is not None and len(items) != length:
+    raise ValueError(
+        f"{_name(fn)}: `{name}` must have {length} elements, got {len(items)}: {value!r}.")
+  return items
+
+
+def check_whole(fn: str, name: str, value: Any, low: Optional[int] = 0) -> int:
+  """A whole number `>= low` (an int, or a float such as `3.0`) below 2**31 (an int32 step count)
+  as an `int`; `2.5`, NaN, inf or a bool is a `ValueError`, a non-number a `TypeError`."""
+  if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+    whole = int(value)
+  else:
+    arr = check_numeric(fn, name, value, required=True)
+    if arr is None:
+      raise TypeError(f"{_name(fn)}: `{name}` must be a whole number known when the schedule is "
+                      f"built, got {_describe(value)}.")
+    if not np.isfinite(arr) or float(arr) != np.floor(arr):
+      raise ValueError(f"{_name(fn)}: `{name}` must be a whole number, got {value!r}.")
+    whole = int(arr)
+  if low is not None and whole < low:
+    raise ValueError(f"{_name(fn)}: `{name}` must be >= {low}, got {value!r}.")
+  if whole > np.iinfo(np.int32).max:
+    raise ValueError(f"{_name(fn)}: `{name}` must be a step count below 2**31 (step counts are "
+                     f"int32), got {value!r}.")
+  return whole
+
+
+def check_function(fn: str, name: str, value: Any, *, at: Any = 0, dtype: Any = jnp.int32) -> None:
+  """A callable returning a real scalar, finite at `at` (`lr_lambda`, `scale_fn`); else a
+  `TypeError` (not callable, not a scalar) or a `ValueError` (NaN or inf at `at`).
+
+  Checked once, abstractly (`jax.eval_shape`) and with one evaluation at `at`; a function that
+  branches in Python on its traced argument is let through, as by `check_schedule`.
+  """
+  if not callable(value) or isinstance(value, type):
+    raise TypeError(f"{_name(fn)}: `{name}` must be a function, got {_describe(value)}.")
+  what = f"{_name(fn)}: `{name}`"
+  try:
+    out = jax.eval_shape(value, jax.ShapeDtypeStruct((), dtype))
+  except _TRACER_ERRORS:
+    return
+  except (TypeError, ValueError, IndexError, KeyError, AttributeError, ArithmeticError) as e:
+    kind = TypeError if isinstance(e, (TypeError, AttributeError)) else ValueError
+    raise kind(f"{what} fails when called with a traced scalar: {type(e).__name__}: {e}") from e
+  leaves = jax.tree.leaves(out)
+  if len(leaves) != 1 or tuple(getattr(leaves[0], "shape", (None,))) != () or not (
+      jnp.issubdtype(leaves[0].dtype, jnp.floating) or jnp.issubdtype(leaves[0].dtype, jnp.integer)):
+    got = ", ".join(f"{getattr(x, 'dtype', type(x).__name__)}{list(getattr(x, 'shape', ()))}"
+                    for x in leaves) or repr(out)
+    raise TypeError(f"{what} must return a real scalar; it returns {got}.")
+  try:
+    with jax.ensure_compile_time_eval():
+      first = value(jnp.asarray(at, dtype))
+  except _TRACER_ERRORS:
+    return
+  known = concrete_value(first)
+  if known is not None and known.dtype != object and not np.all(np.isfinite(known)):
+    raise ValueError(f"{what} returns {known.item()!r} at {at!r}; it must be finite.")

@@ -26,6 +26,7 @@ def _rms(x: jax.Array) -> jax.Array:
   return jnp.sqrt(numerics.leaf_sum_of_squares(x)) / jnp.sqrt(jnp.float32(max(x.size, 1)))
 
 
+@checks.public
 def adafactor(
     lr: Optional[base.ScalarOrSchedule] = None,
     eps: Sequence[float] = (1e-30, 1e-3),
@@ -90,17 +91,17 @@ def adafactor(
   checks.check_bool(fn, "warmup_init", warmup_init)
   checks.check_bool(fn, "scale_parameter", scale_parameter)
   if lr is not None and relative_step:
-    raise ValueError(f"{fn}: cannot combine a manual `lr` and `relative_step=True`.")
+    raise ValueError(f"{checks._name(fn)}: cannot combine a manual `lr` and `relative_step=True`.")
   if warmup_init and not relative_step:
-    raise ValueError(f"{fn}: `warmup_init=True` requires `relative_step=True`.")
+    raise ValueError(f"{checks._name(fn)}: `warmup_init=True` requires `relative_step=True`.")
   if lr is None and not relative_step:
-    raise ValueError(f"{fn}: `relative_step=False` needs a learning rate `lr` (a float or a schedule).")
+    raise ValueError(f"{checks._name(fn)}: `relative_step=False` needs a learning rate `lr` (a float "
+                     "or a schedule).")
   if lr is not None:
-    conventions.check_learning_rate(fn, lr)
-  if not isinstance(eps, (tuple, list)) or len(eps) != 2:
-    raise ValueError(f"{fn}: `eps` must be a pair (eps_1, eps_2), got {eps!r}.")
-  conventions.check_number(fn, "eps[0]", eps[0], 0.0)
-  conventions.check_number(fn, "eps[1]", eps[1], 0.0)
+    checks.check_nonnegative(fn, "lr", lr)
+  eps = checks.check_sequence(fn, "eps", eps, 2)
+  checks.check_nonnegative(fn, "eps[0]", eps[0], required=True)
+  checks.check_nonnegative(fn, "eps[1]", eps[1], required=True)
   conventions.check_number(fn, "clip_threshold", clip_threshold, 0.0, low_inclusive=False)
   conventions.check_number(fn, "decay_rate", decay_rate, None, 0.0)
   if beta1 is not None:

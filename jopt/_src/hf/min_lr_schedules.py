@@ -17,18 +17,20 @@ _TYPES = ("linear", "cosine", "1-sqrt")
 
 def _min_lr_rate(fn: str, learning_rate: Any, min_lr: Any, min_lr_rate: Any) -> float:
   if min_lr is not None and min_lr_rate is not None:
-    raise ValueError(f"{fn}: only one of `min_lr` or `min_lr_rate` should be set.")
+    raise ValueError(f"{checks._name(fn)}: only one of `min_lr` or `min_lr_rate` should be set.")
   if min_lr is not None:
     conventions.check_number(fn, "min_lr", min_lr)
     if float(learning_rate) == 0:
-      raise ValueError(f"{fn}: `min_lr` needs a non-zero `learning_rate` (min_lr_rate = min_lr / lr).")
+      raise ValueError(f"{checks._name(fn)}: `min_lr` needs a non-zero `learning_rate` "
+                       "(min_lr_rate = min_lr / lr).")
     return float(min_lr) / float(learning_rate)
   if min_lr_rate is None:
-    raise ValueError(f"{fn}: one of `min_lr` or `min_lr_rate` must be set.")
+    raise ValueError(f"{checks._name(fn)}: one of `min_lr` or `min_lr_rate` must be set.")
   conventions.check_number(fn, "min_lr_rate", min_lr_rate)
   return float(min_lr_rate)
 
 
+@checks.public
 def get_cosine_with_min_lr_schedule_with_warmup(
     learning_rate: float, num_warmup_steps: int, num_training_steps: int, num_cycles: float = 0.5,
     last_epoch: int = -1, min_lr: Optional[float] = None,
@@ -68,6 +70,7 @@ def get_cosine_with_min_lr_schedule_with_warmup(
   return lambdas.lambda_schedule(fn, learning_rate, lr_lambda, last_epoch)
 
 
+@checks.public
 def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
     learning_rate: float, num_warmup_steps: int, num_training_steps: int, num_cycles: float = 0.5,
     last_epoch: int = -1, min_lr: Optional[float] = None, min_lr_rate: Optional[float] = None,
@@ -128,6 +131,7 @@ def _shape(kind: str, done: jax.Array, length: int, num_cycles: float, warmup: b
   return 1.0 - jnp.sqrt(jnp.maximum(1.0 - progress if warmup else progress, 0.0))
 
 
+@checks.public
 def get_wsd_schedule(
     learning_rate: float, num_warmup_steps: int, num_decay_steps: int,
     num_training_steps: Optional[int] = None, num_stable_steps: Optional[int] = None,
@@ -166,16 +170,16 @@ def get_wsd_schedule(
   w = lambdas.check_steps(fn, "num_warmup_steps", num_warmup_steps)
   d = lambdas.check_steps(fn, "num_decay_steps", num_decay_steps)
   if num_training_steps is None and num_stable_steps is None:
-    raise ValueError(f"{fn}: either `num_training_steps` or `num_stable_steps` must be specified.")
+    raise ValueError(f"{checks._name(fn)}: either `num_training_steps` or `num_stable_steps` must be "
+                     "specified.")
   if num_training_steps is not None and num_stable_steps is not None:
     warnings.warn(f"{fn}: both `num_training_steps` and `num_stable_steps` are specified; "
                   "`num_stable_steps` is used.", stacklevel=2)
-  if warmup_type not in _TYPES:
-    raise ValueError(f"{fn}: unknown `warmup_type` {warmup_type!r}, expected one of {_TYPES}.")
-  if decay_type not in _TYPES:
-    raise ValueError(f"{fn}: unknown `decay_type` {decay_type!r}, expected one of {_TYPES}.")
-  if num_stable_steps is None:
+  checks.check_choice(fn, "warmup_type", warmup_type, _TYPES)
+  checks.check_choice(fn, "decay_type", decay_type, _TYPES)
+  if num_training_steps is not None:
     n = checks.check_int(fn, "num_training_steps", num_training_steps, 0)
+  if num_stable_steps is None:
     stable = n - w - d
   else:
     stable = checks.check_int(fn, "num_stable_steps", num_stable_steps, 0)

@@ -1,8 +1,10 @@
 """`lr_scheduler`: Transformers' `get_scheduler` by `TrainingArguments.lr_scheduler_type` name."""
 
+import inspect
 from typing import Optional
 
 from jopt._src import base
+from jopt._src import checks
 from jopt._src.hf import min_lr_schedules
 from jopt._src.hf import schedules
 
@@ -21,6 +23,7 @@ _BY_TYPE = {
 _METRIC_DRIVEN = ("reduce_lr_on_plateau", "greedy")
 
 
+@checks.public
 def lr_scheduler(
     name: str,
     learning_rate: float,
@@ -61,18 +64,30 @@ def lr_scheduler(
   key = getattr(name, "value", name)
   if key in _METRIC_DRIVEN:
     raise ValueError(
-        f"{fn}: {key!r} follows a metric, not the step count, so it is not a schedule; use "
+        f"{checks._name(fn)}: {key!r} follows a metric, not the step count, so it is not a schedule; "
+        "use "
         "`jopt.torch.reduce_lr_on_plateau` (PyTorch's ReduceLROnPlateau) or "
         "`jopt.reduce_on_plateau`.")
-  if key not in _BY_TYPE:
-    raise ValueError(f"{fn}: {name!r} is not a valid SchedulerType, please select one of "
-                     f"{list(_BY_TYPE) + list(_METRIC_DRIVEN)}.")
+  if not isinstance(key, str) or key not in _BY_TYPE:
+    error = ValueError if isinstance(key, str) else TypeError
+    raise error(f"{checks._name(fn)}: `name` {name!r} is not a valid SchedulerType, please select "
+                f"one of {list(_BY_TYPE) + list(_METRIC_DRIVEN)}.")
   factory = _BY_TYPE[key]
+  if scheduler_specific_kwargs is not None and not isinstance(scheduler_specific_kwargs, dict):
+    raise TypeError(f"{checks._name(fn)}: `scheduler_specific_kwargs` must be a dict of the "
+                    f"schedule's other arguments or None, got {scheduler_specific_kwargs!r}.")
   if key == "constant":
     return factory(learning_rate)
   kwargs = dict(scheduler_specific_kwargs or {})
+  known = set(inspect.signature(factory).parameters) - {
+      "learning_rate", "num_warmup_steps", "num_training_steps"}
+  unknown = sorted(set(kwargs) - known, key=str)
+  if unknown and key != "constant_with_warmup":  # Transformers drops them for that one
+    raise TypeError(f"{checks._name(fn)}: `scheduler_specific_kwargs` has {unknown!r}, which "
+                    f"{factory.__name__} does not take; it takes {sorted(known)}.")
   if num_warmup_steps is None:
-    raise ValueError(f"{fn}: {key} requires `num_warmup_steps`, please provide that argument.")
+    raise ValueError(f"{checks._name(fn)}: {key} requires `num_warmup_steps`, please provide that "
+                     "argument.")
   if key == "constant_with_warmup":
     return factory(learning_rate, num_warmup_steps=num_warmup_steps)
   if key == "inverse_sqrt":
@@ -81,6 +96,7 @@ def lr_scheduler(
     return factory(learning_rate, num_warmup_steps=num_warmup_steps,
                    num_training_steps=num_training_steps, **kwargs)
   if num_training_steps is None:
-    raise ValueError(f"{fn}: {key} requires `num_training_steps`, please provide that argument.")
+    raise ValueError(f"{checks._name(fn)}: {key} requires `num_training_steps`, please provide that "
+                     "argument.")
   return factory(learning_rate, num_warmup_steps=num_warmup_steps,
                  num_training_steps=num_training_steps, **kwargs)

@@ -11,6 +11,7 @@ from jopt._src.hf import lambdas
 from jopt._src.keras import conventions
 
 
+@checks.public
 def get_constant_schedule(learning_rate: float, last_epoch: int = -1) -> base.Schedule:
   """`transformers.get_constant_schedule`: the base learning rate at every step.
 
@@ -27,6 +28,7 @@ def get_constant_schedule(learning_rate: float, last_epoch: int = -1) -> base.Sc
                           last_epoch)
 
 
+@checks.public
 def get_constant_schedule_with_warmup(learning_rate: float, num_warmup_steps: int,
                                       last_epoch: int = -1) -> base.Schedule:
   """`transformers.get_constant_schedule_with_warmup`: linear warmup from 0, then constant.
@@ -49,6 +51,7 @@ def get_constant_schedule_with_warmup(learning_rate: float, num_warmup_steps: in
       fn, learning_rate, lambda s: jnp.where(s < w, lambdas.warmup(s, w), 1.0), last_epoch)
 
 
+@checks.public
 def get_linear_schedule_with_warmup(learning_rate: float, num_warmup_steps: int,
                                     num_training_steps: int, last_epoch: int = -1) -> base.Schedule:
   """`transformers.get_linear_schedule_with_warmup`: linear warmup from 0, then linear decay to 0.
@@ -88,6 +91,7 @@ def get_linear_schedule_with_warmup(learning_rate: float, num_warmup_steps: int,
   return lambdas.lambda_schedule(fn, learning_rate, lr_lambda, last_epoch)
 
 
+@checks.public
 def get_cosine_schedule_with_warmup(learning_rate: float, num_warmup_steps: int,
                                     num_training_steps: int, num_cycles: float = 0.5,
                                     last_epoch: int = -1) -> base.Schedule:
@@ -123,6 +127,7 @@ def get_cosine_schedule_with_warmup(learning_rate: float, num_warmup_steps: int,
   return lambdas.lambda_schedule(fn, learning_rate, lr_lambda, last_epoch)
 
 
+@checks.public
 def get_cosine_with_hard_restarts_schedule_with_warmup(
     learning_rate: float, num_warmup_steps: int, num_training_steps: int, num_cycles: int = 1,
     last_epoch: int = -1) -> base.Schedule:
@@ -169,6 +174,7 @@ def get_cosine_with_hard_restarts_schedule_with_warmup(
   return lambdas.lambda_schedule(fn, learning_rate, lr_lambda, last_epoch)
 
 
+@checks.public
 def get_polynomial_decay_schedule_with_warmup(
     learning_rate: float, num_warmup_steps: int, num_training_steps: int, lr_end: float = 1e-7,
     power: float = 1.0, last_epoch: int = -1) -> base.Schedule:
@@ -188,7 +194,7 @@ def get_polynomial_decay_schedule_with_warmup(
     num_warmup_steps: `W >= 0`.
     num_training_steps: `N >= 0`, `N != W`.
     lr_end: the final learning rate.
-    power: `P`, the polynomial's power.
+    power: `P >= 0`, the polynomial's power.
     last_epoch: Transformers' resume index; -1 for a fresh run.
 
   Returns:
@@ -199,12 +205,13 @@ def get_polynomial_decay_schedule_with_warmup(
   w = lambdas.check_steps(fn, "num_warmup_steps", num_warmup_steps)
   n = lambdas.check_steps(fn, "num_training_steps", num_training_steps)
   conventions.check_number(fn, "lr_end", lr_end)
-  conventions.check_number(fn, "power", power)
+  conventions.check_number(fn, "power", power, 0.0)  # < 0: inf at step N (Transformers: 1 / 0)
   if not learning_rate > lr_end:
-    raise ValueError(f"{fn}: `lr_end` ({lr_end}) must be smaller than the initial lr "
+    raise ValueError(f"{checks._name(fn)}: `lr_end` ({lr_end}) must be smaller than the initial lr "
                      f"`learning_rate` ({learning_rate}).")
   if n == w:
-    raise ValueError(f"{fn}: `num_training_steps` must differ from `num_warmup_steps` (both {n}): "
+    raise ValueError(f"{checks._name(fn)}: `num_training_steps` must differ from `num_warmup_steps` "
+                     f"(both {n}): "
                      "the decay would last 0 steps (Transformers divides by zero at that step).")
   lr_init = float(learning_rate)
 
@@ -216,6 +223,7 @@ def get_polynomial_decay_schedule_with_warmup(
   return lambdas.lambda_schedule(fn, learning_rate, lr_lambda, last_epoch)
 
 
+@checks.public
 def get_inverse_sqrt_schedule(learning_rate: float, num_warmup_steps: int,
                               timescale: Optional[int] = None, last_epoch: int = -1) -> base.Schedule:
   """`transformers.get_inverse_sqrt_schedule`: warmup, then `1 / sqrt((s + timescale - W) / timescale)`.

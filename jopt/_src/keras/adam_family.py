@@ -32,6 +32,7 @@ def _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad):
       jopt.scale_by_learning_rate(lr))
 
 
+@checks.public
 @conventions.document(_BETAS_DOC + """
     amsgrad: use the running maximum of the second moment (AMSGrad).""")
 def adam(
@@ -82,6 +83,7 @@ def adam(
   return conventions.build(fn, _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad), args)
 
 
+@checks.public
 @conventions.document(_BETAS_DOC + """
     amsgrad: use the running maximum of the second moment (AMSGrad).""")
 def adamw(
@@ -128,6 +130,7 @@ def adamw(
   return conventions.build(fn, _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad), args)
 
 
+@checks.public
 @conventions.document(_BETAS_DOC.replace("second moment", "infinity norm"))
 def adamax(
     learning_rate: base.ScalarOrSchedule = 0.001,
@@ -170,6 +173,7 @@ def adamax(
   return conventions.build(fn, rule, args)
 
 
+@checks.public
 @conventions.document(_BETAS_DOC)
 def nadam(
     learning_rate: base.ScalarOrSchedule = 0.001,
@@ -213,6 +217,7 @@ def nadam(
   return conventions.build(fn, rule, args)
 
 
+@checks.public
 @conventions.document(_BETAS_DOC)
 def lamb(
     learning_rate: base.ScalarOrSchedule = 0.001,
@@ -258,6 +263,7 @@ def lamb(
   return conventions.build(fn, rule, args, rule_needs_params=True)
 
 
+@checks.public
 @conventions.document("""beta_1: interpolation between momentum and gradient for the step's sign,
       in (0, 1].
     beta_2: decay of the momentum, in [0, 1).""")

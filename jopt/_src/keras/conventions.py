@@ -47,9 +47,9 @@ def check_number(fn: str, name: str, value: Any, low: Optional[float] = None,
                  high_inclusive: bool = True) -> None:
   """A finite real number (not a schedule) within the given bounds."""
   if callable(value):
-    raise TypeError(f"{fn}: `{name}` must be a number, got the callable {value!r}.")
+    raise TypeError(f"{checks._name(fn)}: `{name}` must be a number, got the callable {value!r}.")
   checks.check_range(fn, name, value, low, high, low_inclusive=low_inclusive,
-                     high_inclusive=high_inclusive)
+                     high_inclusive=high_inclusive, required=True)
   checks.check_finite(fn, name, value)
 
 
@@ -78,6 +78,10 @@ def _compile_patterns(fn: str, patterns: Any) -> Optional[re.Pattern]:
     return None
   if isinstance(patterns, str):
     patterns = [patterns]
+  if not isinstance(patterns, (list, tuple)):
+    raise TypeError(
+        f"{checks._name(fn)}: `exclude_from_weight_decay` must be a list of regular expressions "
+        f"(strings), got {patterns!r}.")
   patterns = list(patterns)
   if not all(isinstance(p, str) for p in patterns):
     raise TypeError(
@@ -182,10 +186,10 @@ def keras_optimizer(
         f"{fn}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, got "
         f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, global_clipnorm={global_clipnorm!r}.")
   checks.check_bool(fn, "use_ema", use_ema)
-  if use_ema:
-    check_number(fn, "ema_momentum", ema_momentum, 0.0, 1.0)
-    if ema_overwrite_frequency is not None:
-      checks.check_int(fn, "ema_overwrite_frequency", ema_overwrite_frequency, 1)
+  # Checked with or without `use_ema`: a bad value is a bug either way.
+  check_number(fn, "ema_momentum", ema_momentum, 0.0, 1.0)
+  if ema_overwrite_frequency is not None:
+    checks.check_int(fn, "ema_overwrite_frequency", ema_overwrite_frequency, 1)
   check_optional_number(fn, "loss_scale_factor", loss_scale_factor, 0.0, low_inclusive=False)
   if gradient_accumulation_steps is not None and not (
       isinstance(gradient_accumulation_steps, int) and gradient_accumulation_steps == 0):

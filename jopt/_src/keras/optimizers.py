@@ -14,6 +14,7 @@ from jopt._src.keras import conventions
 from jopt._src.keras import update_rules
 
 
+@checks.public
 @conventions.document("""momentum: the velocity's decay, in [0, 1); 0 turns momentum off.
     nesterov: Nesterov momentum.""")
 def sgd(
@@ -71,6 +72,7 @@ def sgd(
   return conventions.build(fn, rule, args)
 
 
+@checks.public
 @conventions.document("""rho: decay of the moving average of squared gradients, in [0, 1).
     momentum: decay of the momentum buffer, in [0, 1); 0 turns it off.
     epsilon: added *inside* the square root, >= 0.
@@ -130,6 +132,7 @@ def rmsprop(
   return conventions.build(fn, rule, args)
 
 
+@checks.public
 @conventions.document("""initial_accumulator_value: the starting sum of squared gradients, >= 0.
     epsilon: added inside the square root, >= 0.""")
 def adagrad(
@@ -173,6 +176,7 @@ def adagrad(
   return conventions.build(fn, rule, args)
 
 
+@checks.public
 @conventions.document("""rho: decay of both moving averages, in [0, 1).
     epsilon: added inside both square roots, >= 0.""")
 def adadelta(
@@ -216,6 +220,7 @@ def adadelta(
   return conventions.build(fn, rule, args)
 
 
+@checks.public
 @conventions.document("""learning_rate_power: the power `p` of the accumulator, <= 0.
     initial_accumulator_value: the accumulator's start, >= 0.
     l1_regularization_strength: L1 strength, >= 0.
@@ -274,6 +279,7 @@ def ftrl(
   return conventions.build(fn, rule, args, rule_needs_params=True)
 
 
+@checks.public
 @conventions.document("""beta_2_decay: exponent `c <= 0` of the second-moment decay `1 - t^c`.
     epsilon_1: added to the squared gradients, >= 0.
     epsilon_2: floor of the weights' rms in the step size, >= 0.

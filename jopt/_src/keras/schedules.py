@@ -22,9 +22,12 @@ from jopt._src import checks
 from jopt._src.keras import conventions
 
 
-def _check_steps(fn: str, name: str, value: Any) -> None:
-  """Keras's check `value > 0` (Keras: "Argument `decay_steps` must be > 0")."""
+def _check_steps(fn: str, name: str, value: Any, whole: bool = True) -> None:
+  """Keras's check `value > 0` (Keras: "Argument `decay_steps` must be > 0"); a whole number where
+  Keras documents "a Python integer" (`whole`), any positive number otherwise."""
   conventions.check_number(fn, name, value, 0.0, low_inclusive=False)
+  if whole and checks.concrete_value(value) is not None:
+    checks.check_whole(fn, name, value, 1)
 
 
 def _check_name(fn: str, name: Any) -> None:
@@ -40,12 +43,13 @@ def _is_whole(value: Any) -> bool:
   return float(value) == int(value)
 
 
+@checks.public
 def exponential_decay(
     initial_learning_rate: float,
     decay_steps: int,
     decay_rate: float,
     staircase: bool = False,
-    name: str = "ExponentialDecay",
+    name: Optional[str] = "ExponentialDecay",
 ) -> base.Schedule:
   """`keras.optimizers.schedules.ExponentialDecay`: `lr0 * rate^(step / decay_steps)`.
 
@@ -57,7 +61,7 @@ def exponential_decay(
 
   Args:
     initial_learning_rate: the rate at step 0.
-    decay_steps: `T > 0`, the steps per factor of `decay_rate`.
+    decay_steps: `T > 0`, a whole number, the steps per factor of `decay_rate`.
     decay_rate: `r > 0`.
     staircase: decay in jumps every `decay_steps` steps.
     name: Keras's name scope; unused.
@@ -74,12 +78,13 @@ def exponential_decay(
   return jopt.exponential_decay(initial_learning_rate, decay_steps, decay_rate, staircase=staircase)
 
 
+@checks.public
 def inverse_time_decay(
     initial_learning_rate: float,
     decay_steps: int,
     decay_rate: float,
     staircase: bool = False,
-    name: str = "InverseTimeDecay",
+    name: Optional[str] = "InverseTimeDecay",
 ) -> base.Schedule:
   """`keras.optimizers.schedules.InverseTimeDecay`: `lr0 / (1 + rate * step / decay_steps)`.
 
@@ -90,7 +95,7 @@ def inverse_time_decay(
 
   Args:
     initial_learning_rate: the rate at step 0.
-    decay_steps: `T > 0`.
+    decay_steps: `T > 0`, a whole number.
     decay_rate: `r >= 0`.
     staircase: use whole periods `floor(t / T)` only.
     name: Keras's name scope; unused.
@@ -107,10 +112,11 @@ def inverse_time_decay(
   return jopt.inverse_time_decay(initial_learning_rate, decay_steps, decay_rate, staircase)
 
 
+@checks.public
 def piecewise_constant_decay(
     boundaries: Sequence[Any],
     values: Sequence[float],
-    name: str = "PiecewiseConstant",
+    name: Optional[str] = "PiecewiseConstant",
 ) -> base.Schedule:
   """`keras.optimizers.schedules.PiecewiseConstantDecay`: `values[i]` for `boundaries[i-1] < step <= boundaries[i]`.
 
@@ -131,7 +137,8 @@ def piecewise_constant_decay(
     A schedule `count -> lr` (float32; Keras returns `values[0]`'s dtype).
   """
   fn = "jopt.keras.piecewise_constant_decay"
-  boundaries, values = list(boundaries), list(values)
+  boundaries = checks.check_sequence(fn, "boundaries", boundaries)
+  values = checks.check_sequence(fn, "values", values)
   if len(boundaries) != len(values) - 1:
     raise ValueError(
         f"{fn}: `boundaries` must have one element fewer than `values`, got "
@@ -176,13 +183,14 @@ def _polynomial_cycle(initial_learning_rate, decay_steps, end_learning_rate, pow
   return schedule
 
 
+@checks.public
 def polynomial_decay(
     initial_learning_rate: float,
     decay_steps: int,
     end_learning_rate: float = 0.0001,
     power: float = 1.0,
     cycle: bool = False,
-    name: str = "PolynomialDecay",
+    name: Optional[str] = "PolynomialDecay",
 ) -> base.Schedule:
   """`keras.optimizers.schedules.PolynomialDecay`: from `lr0` to `end` over `decay_steps`, optionally cycling.
 
@@ -198,7 +206,7 @@ def polynomial_decay(
 
   Args:
     initial_learning_rate: the rate at step 0.
-    decay_steps: `T > 0`.
+    decay_steps: `T > 0`, a whole number.
     end_learning_rate: the final rate.
     power: the polynomial's power, >= 0.
     cycle: restart the decay after each period instead of holding `end`.
@@ -219,11 +227,12 @@ def polynomial_decay(
   return jopt.polynomial_schedule(initial_learning_rate, end_learning_rate, power, decay_steps)
 
 
+@checks.public
 def cosine_decay(
     initial_learning_rate: float,
     decay_steps: int,
     alpha: float = 0.0,
-    name: str = "CosineDecay",
+    name: Optional[str] = "CosineDecay",
     warmup_target: Optional[float] = None,
     warmup_steps: int = 0,
 ) -> base.Schedule:
@@ -241,11 +250,11 @@ def cosine_decay(
 
   Args:
     initial_learning_rate: the rate at step 0.
-    decay_steps: `T > 0`, the length of the cosine.
+    decay_steps: `T > 0`, a whole number, the length of the cosine.
     alpha: the final rate as a fraction of the peak.
     name: Keras's name scope; unused.
     warmup_target: None (no warmup) or the rate reached after the warmup.
-    warmup_steps: `W >= 0`, the length of the warmup.
+    warmup_steps: `W >= 0`, a whole number, the length of the warmup.
 
   Returns:
     A schedule `count -> lr` (float32).
@@ -255,10 +264,11 @@ def cosine_decay(
   _check_steps(fn, "decay_steps", decay_steps)
   conventions.check_number(fn, "alpha", alpha)
   _check_name(fn, name)
+  conventions.check_number(fn, "warmup_steps", warmup_steps, 0.0)
+  checks.check_whole(fn, "warmup_steps", warmup_steps, 0)
   if warmup_target is None:
     return jopt.cosine_decay_schedule(initial_learning_rate, decay_steps, alpha)
   conventions.check_number(fn, "warmup_target", warmup_target)
-  conventions.check_number(fn, "warmup_steps", warmup_steps, 0.0)
   decay = jopt.cosine_decay_schedule(warmup_target, decay_steps, alpha)
   if float(warmup_steps) == 0:
     return decay
@@ -266,13 +276,14 @@ def cosine_decay(
   return jopt.join_schedules([warmup, decay], [warmup_steps])
 
 
+@checks.public
 def cosine_decay_restarts(
     initial_learning_rate: float,
     first_decay_steps: int,
     t_mul: float = 2.0,
     m_mul: float = 1.0,
     alpha: float = 0.0,
-    name: str = "SGDRDecay",
+    name: Optional[str] = "SGDRDecay",
 ) -> base.Schedule:
   """`keras.optimizers.schedules.CosineDecayRestarts`: SGDR, periods growing by `t_mul`, peaks by `m_mul`.
 
@@ -291,7 +302,7 @@ def cosine_decay_restarts(
 
   Args:
     initial_learning_rate: the peak of the first period.
-    first_decay_steps: `T_0 > 0`, the first period's length.
+    first_decay_steps: `T_0 > 0`, the first period's length (any positive number, as in Keras).
     t_mul: the period growth factor, > 0.
     m_mul: the peak factor per restart.
     alpha: the floor, as a fraction of `initial_learning_rate`.
@@ -302,7 +313,7 @@ def cosine_decay_restarts(
   """
   fn = "jopt.keras.cosine_decay_restarts"
   conventions.check_number(fn, "initial_learning_rate", initial_learning_rate)
-  _check_steps(fn, "first_decay_steps", first_decay_steps)
+  _check_steps(fn, "first_decay_steps", first_decay_steps, whole=False)  # "a Python number"
   conventions.check_number(fn, "t_mul", t_mul, 0.0, low_inclusive=False)
   conventions.check_number(fn, "m_mul", m_mul)
   conventions.check_number(fn, "alpha", alpha)

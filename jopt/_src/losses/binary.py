@@ -64,8 +64,8 @@ def sigmoid_focal_loss(
   Args:
     logits: logits of the positive class, any shape.
     labels: 0/1 or soft labels, broadcastable to `logits`.
-    alpha: optional weight of the positive class, in `(0, 1)`.
-    gamma: focusing exponent; 0 gives the (alpha-weighted) cross-entropy.
+    alpha: optional weight of the positive class, in `[0, 1]`.
+    gamma: focusing exponent, >= 0; 0 gives the (alpha-weighted) cross-entropy.
 
   Returns:
     The loss per entry, `logits`' shape.
@@ -73,6 +73,8 @@ def sigmoid_focal_loss(
   Lin et al., 2017, https://arxiv.org/abs/1708.02002.
   """
   fn = "sigmoid_focal_loss"
+  inputs.check_scalar(fn, "alpha", alpha, 0.0, 1.0, optional=True)
+  inputs.check_scalar(fn, "gamma", gamma, 0.0)
   logits = inputs.as_array(logits)
   inputs.check_floating(fn, "logits", logits)
   labels = inputs.as_array(labels).astype(logits.dtype)

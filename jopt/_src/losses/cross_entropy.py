@@ -1,5 +1,6 @@
 """Softmax cross-entropy losses: one-hot / soft labels, integer labels, `0 log 0 = 0`, PolyLoss."""
 
+import math
 from typing import Optional, Union
 
 import jax
@@ -20,6 +21,7 @@ def _expand_where(where: Optional[jax.Array], logits: jax.Array, axis) -> Option
 def _softmax_cross_entropy(fn, logits, labels, axis, where):
   logits, labels = inputs.as_array(logits), inputs.as_array(labels)
   inputs.check_floating(fn, "logits", logits)
+  inputs.check_axis(fn, "axis", axis, max(logits.ndim, labels.ndim))
   where = _expand_where(inputs.optional_array(where), logits, axis)
   inputs.check_broadcastable(fn, logits=logits, labels=labels, where=where)
   log_probs = jax.nn.log_softmax(logits, axis, where)
@@ -127,7 +129,8 @@ def softmax_cross_entropy_with_integer_labels(
 
   Args:
     logits: unnormalized log-probabilities, shape `[..., num_classes]`.
-    labels: integer class indices in `[0, num_classes)`, shape `[...]`.
+    labels: integer class indices in `[0, num_classes)`, shape `[...]` (checked when given
+      as NumPy data; an out-of-range JAX label gives `nan`, as in optax).
     axis: the class axis, or a tuple of axes whose flattened (row-major) size is
       the number of classes; a label then indexes that flattened slice.
     where: optional mask of the entries to include, of `logits`' shape or of the
@@ -139,16 +142,17 @@ def softmax_cross_entropy_with_integer_labels(
   See https://en.wikipedia.org/wiki/Multinomial_logistic_regression.
   """
   fn = "softmax_cross_entropy_with_integer_labels"
+  host_labels = labels
   logits, labels = inputs.as_array(logits), inputs.as_array(labels)
   inputs.check_floating(fn, "logits", logits)
   inputs.check_integer(fn, "labels", labels)
-  if isinstance(axis, bool) or not isinstance(axis, (int, tuple)):
-    raise ValueError(f"{fn}: `axis` must be an int or a tuple of ints, got {axis!r}.")
+  inputs.check_axis(fn, "axis", axis, logits.ndim, optional=False)
   where = _expand_where(inputs.optional_array(where), logits, axis)
   class_axes = inputs.canonical_axes(fn, axis, logits.ndim)
   batch_axes = tuple(d for d in range(logits.ndim) if d not in class_axes)
   batch_shape = tuple(logits.shape[d] for d in batch_axes)
   inputs.check_batch_labels(fn, labels, "logits", logits.shape, batch_shape)
+  inputs.check_labels_in_range(fn, host_labels, math.prod(logits.shape[d] for d in class_axes))
   if where is not None:
     inputs.check_broadcastable(fn, logits=logits, where=where)
   if isinstance(axis, tuple):
@@ -200,9 +204,11 @@ def poly_loss_cross_entropy(
   Leng et al., 2022, https://arxiv.org/abs/2204.12511.
   """
   fn = "poly_loss_cross_entropy"
+  inputs.check_scalar(fn, "epsilon", epsilon)
   logits, labels = inputs.as_array(logits), inputs.as_array(labels)
   inputs.check_floating(fn, "logits", logits)
   inputs.check_floating(fn, "labels", labels)
+  inputs.check_axis(fn, "axis", axis, max(logits.ndim, labels.ndim))
   where = inputs.optional_array(where)
   inputs.check_broadcastable(fn, logits=logits, labels=labels, where=where)
   probs = jax.nn.softmax(logits, axis=axis, where=where)

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jopt._src.losses import inputs
 
@@ -32,6 +33,13 @@ def _ctc_forward(fn, logits, logit_paddings, labels, label_paddings, blank_id, l
     )
   batch_size, _, num_classes = logits.shape
   max_label_len = labels.shape[1]
+  if isinstance(blank_id, (bool, np.bool_)) or not isinstance(blank_id, (int, np.integer)):
+    raise TypeError(f"{fn}: `blank_id` must be a class index (an int), got {blank_id!r}.")
+  if not 0 <= blank_id < num_classes:
+    raise ValueError(
+        f"{fn}: `blank_id` must be a class index in [0, {num_classes}) (the class axis of `logits` "
+        f"{logits.shape}), got {blank_id}.")
+  inputs.check_scalar(fn, "log_epsilon", log_epsilon, None, 0.0, high_inclusive=False)
 
   log_probs = jax.nn.log_softmax(logits)
   label_lengths = max_label_len - jnp.sum(label_paddings, axis=1).astype(jnp.int32)

@@ -13,6 +13,7 @@ ArrayLike = jax.typing.ArrayLike
 
 def _kl(fn, log_predictions, targets, axis, where):
   log_predictions, targets = inputs.as_array(log_predictions), inputs.as_array(targets)
+  inputs.check_axis(fn, "axis", axis, max(log_predictions.ndim, targets.ndim))
   inputs.check_floating(fn, "log_predictions", log_predictions)
   inputs.check_floating(fn, "targets", targets)
   where = inputs.optional_array(where)
@@ -71,6 +72,7 @@ def kl_divergence_with_log_targets(
   """
   fn = "kl_divergence_with_log_targets"
   log_predictions, log_targets = inputs.as_array(log_predictions), inputs.as_array(log_targets)
+  inputs.check_axis(fn, "axis", axis, max(log_predictions.ndim, log_targets.ndim))
   inputs.check_floating(fn, "log_predictions", log_predictions)
   inputs.check_floating(fn, "log_targets", log_targets)
   where = inputs.optional_array(where)

@@ -30,6 +30,10 @@ def make_fenchel_young_loss(max_fun: Callable[..., Any]):
 
   Blondel, Martins & Niculae, 2020, https://arxiv.org/abs/1901.02324.
   """
+  if not callable(max_fun):
+    raise TypeError(
+        f"make_fenchel_young_loss: `max_fun` must be a function of the scores (e.g. "
+        f"`jax.nn.logsumexp`), got {max_fun!r}.")
   inner_product = jnp.vectorize(jnp.vdot, signature="(n),(n)->()")
   max_along_last_axis = jnp.vectorize(max_fun, signature="(n)->()")
 

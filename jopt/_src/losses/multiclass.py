@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jopt._src.losses import inputs
 from jopt._src.losses import simplex
@@ -10,10 +11,13 @@ ArrayLike = jax.typing.ArrayLike
 
 
 def _scores_and_one_hot(fn, scores, labels):
+  host_labels = labels
   scores, labels = inputs.as_array(scores), inputs.as_array(labels)
   if scores.ndim < 1:
     raise ValueError(f"{fn}: `scores` must have a class axis (shape [..., num_classes]), got a scalar.")
+  inputs.check_integer(fn, "labels", labels)
   inputs.check_batch_labels(fn, labels, "scores", scores.shape, scores.shape[:-1])
+  inputs.check_labels_in_range(fn, host_labels, scores.shape[-1])
   # An out-of-range label has an all-zero one-hot row (no true class score).
   return scores, jax.nn.one_hot(labels, scores.shape[-1])
 
@@ -75,6 +79,8 @@ def multiclass_sparsemax_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array
   Martins & Astudillo, 2016, https://arxiv.org/abs/1602.02068.
   """
   fn = "multiclass_sparsemax_loss"
+  if np.ndim(scores) >= 1:
+    inputs.check_labels_in_range(fn, labels, np.shape(scores)[-1])
   scores, labels = inputs.as_array(scores), inputs.as_array(labels)
   if scores.ndim >= 1 and labels.shape == scores.shape[:-1] + (1,):
     labels = labels[..., 0]  # [batch, 1] labels: optax reads them as [batch]

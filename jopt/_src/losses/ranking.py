@@ -61,6 +61,9 @@ def ranking_softmax_loss(
   et al., 2019, https://doi.org/10.1145/3341981.3344221.
   """
   fn = "ranking_softmax_loss"
+  if reduce_fn is not None and not callable(reduce_fn):
+    raise TypeError(
+        f"{fn}: `reduce_fn` must be a function (e.g. `jnp.mean`) or None, got {reduce_fn!r}.")
   logits = inputs.as_array(logits)
   inputs.check_floating(fn, "logits", logits)
   labels = inputs.as_array(labels).astype(logits.dtype)

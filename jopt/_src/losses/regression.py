@@ -76,13 +76,14 @@ def huber_loss(
   Args:
     predictions: predictions, any shape.
     targets: targets broadcastable to `predictions`; zeros if `None`.
-    delta: where the loss turns from quadratic to linear.
+    delta: where the loss turns from quadratic to linear, > 0.
 
   Returns:
     The loss per entry.
 
   See https://en.wikipedia.org/wiki/Huber_loss.
   """
+  inputs.check_scalar("huber_loss", "delta", delta, 0.0, low_inclusive=False)
   abs_errors = jnp.abs(_errors("huber_loss", predictions, targets, same_shape=False))
   quadratic = jnp.minimum(abs_errors, delta)
   # |e| - min(|e|, delta) rather than max(|e| - delta, 0): one gradient path, not two.
@@ -113,13 +114,16 @@ def log_cosh(
   return jnp.logaddexp(errors, -errors) - jnp.log(2.0).astype(errors.dtype)
 
 
-def checked_cosine_similarity(fn, predictions, targets, epsilon, axis, where):
+def checked_cosine_similarity(fn, predictions, targets, epsilon, axis, where, outer_ok=False):
   """`cosine_similarity` whose input errors name `fn` (also used by `ntxent`)."""
+  inputs.check_scalar(fn, "epsilon", epsilon, 0.0)
   predictions, targets = inputs.as_array(predictions), inputs.as_array(targets)
   inputs.check_floating(fn, "predictions", predictions)
   inputs.check_floating(fn, "targets", targets)
+  inputs.check_axis(fn, "axis", axis, max(predictions.ndim, targets.ndim))
   where = inputs.optional_array(where)
-  inputs.check_broadcastable(fn, predictions=predictions, targets=targets, where=where)
+  inputs.check_broadcastable(fn, predictions=predictions, targets=targets, where=where,
+                             outer_ok=outer_ok)
   # Squared norms are floored at epsilon (not epsilon**2) before the square root.
   pred_sq_norm = jnp.sum(jnp.square(predictions), axis=axis, where=where, keepdims=True)
   target_sq_norm = jnp.sum(jnp.square(targets), axis=axis, where=where, keepdims=True)

@@ -15,8 +15,15 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _dice(fn, predictions, targets, class_weights, smooth, alpha, beta, apply_softmax,
           reduction, ignore_background, axis):
-  if reduction not in _REDUCTIONS:
-    raise ValueError(f"{fn}: `reduction` must be one of {_REDUCTIONS}, got {reduction!r}.")
+  if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+    raise (ValueError if isinstance(reduction, str) else TypeError)(
+        f"{fn}: `reduction` must be one of {_REDUCTIONS}, got {reduction!r}.")
+  inputs.check_scalar(fn, "smooth", smooth, 0.0)
+  inputs.check_scalar(fn, "alpha", alpha, 0.0)
+  inputs.check_scalar(fn, "beta", beta, 0.0)
+  flag = "apply_sigmoid" if fn == "binary_dice_loss" else "apply_softmax"
+  inputs.check_flag(fn, flag, apply_softmax)
+  inputs.check_flag(fn, "ignore_background", ignore_background)
   predictions, targets = inputs.as_array(predictions), inputs.as_array(targets)
   # A binary map may come without its channel axis.
   if predictions.ndim == targets.ndim - 1:
@@ -34,6 +41,8 @@ def _dice(fn, predictions, targets, class_weights, smooth, alpha, beta, apply_so
       probs = jax.nn.softmax(predictions, axis=-1)
   if axis is None:
     axis = tuple(range(1, probs.ndim - 1))  # the spatial axes: all but batch and class
+  else:
+    inputs.check_axis(fn, "axis", axis, probs.ndim)
   intersection = jnp.sum(probs * targets, axis=axis)
   false_positives = jnp.sum(probs, axis=axis) - intersection
   false_negatives = jnp.sum(targets, axis=axis) - intersection
@@ -59,8 +68,9 @@ def _check_distributions(fn, predictions):
   sums = np.asarray(jnp.sum(predictions, axis=-1))
   if not np.allclose(sums, 1.0, rtol=1e-5):
     raise ValueError(
-        f"{fn}: with apply_softmax=False, `predictions` must be probabilities summing to 1 over "
-        f"the class axis; the sums range over [{sums.min():.6f}, {sums.max():.6f}]."
+        f"{fn}: with apply_softmax=False, `predictions` must be valid probability distributions "
+        f"(summing to 1 over the class axis); the sums range over [{sums.min():.6f}, "
+        f"{sums.max():.6f}]."
     )
 
 
@@ -94,9 +104,9 @@ def dice_loss(
       (sigmoid, binary).
     targets: one-hot targets of the same shape (`[...]` for binary).
     class_weights: optional `[num_classes]` weights of the per-class losses.
-    smooth: added to numerator and denominator (no division by zero).
-    alpha: weight of the false positives.
-    beta: weight of the false negatives.
+    smooth: added to numerator and denominator (no division by zero), >= 0.
+    alpha: weight of the false positives, >= 0.
+    beta: weight of the false negatives, >= 0.
     apply_softmax: turn logits into probabilities (sigmoid for one channel);
       `False` when `predictions` are already probabilities.
     reduction: `"mean"` or `"sum"` over the classes, or `"none"`.
@@ -148,6 +158,7 @@ def multiclass_generalized_dice_loss(
   Sudre et al., 2017, https://arxiv.org/abs/1707.03237.
   """
   fn = "multiclass_generalized_dice_loss"
+  inputs.check_scalar(fn, "smooth", smooth, 0.0)
   predictions, targets = inputs.as_array(predictions), inputs.as_array(targets)
   inputs.check_same_shape(fn, "predictions", predictions, "targets", targets)
   frequencies = jnp.sum(targets, axis=tuple(range(targets.ndim - 1)))

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 
+from jopt._src import checks
 from jopt._src.losses import inputs
 from jopt._src.losses import regression
 
@@ -30,7 +31,7 @@ def ntxent(
   Args:
     embeddings: `[batch, dim]` embeddings.
     labels: `[batch]` labels; equal labels mark positive pairs, e.g. `[0, 0, 1, 1]`.
-    temperature: the temperature :math:`\tau`.
+    temperature: the temperature :math:`\tau > 0`.
 
   Returns:
     The scalar loss, averaged over the positive pairs.
@@ -38,6 +39,7 @@ def ntxent(
   Chen et al., 2020, https://arxiv.org/abs/2002.05709.
   """
   fn = "ntxent"
+  inputs.check_scalar(fn, "temperature", temperature, 0.0, low_inclusive=False)
   embeddings, labels = inputs.as_array(embeddings), inputs.as_array(labels)
   inputs.check_floating(fn, "embeddings", embeddings)
   inputs.check_rank(fn, "embeddings", embeddings, 2, "[batch, dim]")
@@ -54,6 +56,7 @@ def ntxent(
       jnp.finfo(embeddings.dtype).eps,
       -1,
       None,
+      outer_ok=True,  # all pairs (i, j)
   ) / temperature
   same = labels[:, None] == labels[None, :]
   positives = same & ~jnp.eye(labels.shape[0], dtype=bool)
@@ -89,9 +92,9 @@ def triplet_margin_loss(
     positives: `[batch, dim]` embeddings similar to the anchors.
     negatives: `[batch, dim]` embeddings dissimilar to the anchors.
     axis: the axis of the embedding dimension.
-    norm_degree: the degree `q` of the distance (2: Euclidean).
+    norm_degree: the degree `q`, a whole number > 0 (2: Euclidean).
     margin: the margin `m`.
-    eps: added under the root for stability.
+    eps: added under the root for stability, >= 0.
 
   Returns:
     The loss per triplet, shape `[batch]`.
@@ -100,12 +103,21 @@ def triplet_margin_loss(
   https://bmva-archive.org.uk/bmvc/2016/papers/paper119/abstract119.pdf.
   """
   fn = "triplet_margin_loss"
+  inputs.check_scalar(fn, "norm_degree", norm_degree, 0.0, low_inclusive=False)
+  known = checks.concrete_value(norm_degree)
+  if known is not None and float(known) != round(float(known)):
+    # The differences are raised to `q` without an absolute value: a fractional `q` is NaN.
+    raise ValueError(
+        f"{fn}: `norm_degree` must be a whole number (2 for Euclidean), got {norm_degree!r}.")
+  inputs.check_scalar(fn, "margin", margin)
+  inputs.check_scalar(fn, "eps", eps, 0.0)
   anchors = inputs.as_array(anchors)
   positives, negatives = inputs.as_array(positives), inputs.as_array(negatives)
   inputs.check_floating(fn, "anchors", anchors)
   inputs.check_floating(fn, "positives", positives)
   inputs.check_floating(fn, "negatives", negatives)
   inputs.check_broadcastable(fn, anchors=anchors, positives=positives, negatives=negatives)
+  inputs.check_axis(fn, "axis", axis, anchors.ndim, optional=False)
 
   def distance(other):
     powered = jnp.power(anchors - other, norm_degree).sum(axis)

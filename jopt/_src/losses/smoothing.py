@@ -39,8 +39,10 @@ def smooth_labels(
   Muller, Kornblith & Hinton, 2019, https://arxiv.org/abs/1906.02629.
   """
   fn = "smooth_labels"
+  inputs.check_scalar(fn, "alpha", alpha, 0.0, 1.0)
   labels = inputs.as_array(labels)
   inputs.check_floating(fn, "labels", labels)
+  inputs.check_axis(fn, "axis", axis, labels.ndim)
   if where is None:
     num_classes = jnp.size(labels, axis)
   else:

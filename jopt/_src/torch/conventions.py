@@ -20,12 +20,11 @@ def is_zero(value: Any) -> bool:
 
 
 def check_betas(fn: str, betas: Sequence[Any]) -> tuple[Any, Any]:
-  """`betas` as a pair `(beta1, beta2)`, each in [0, 1)."""
-  if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-    raise ValueError(f"{checks._name(fn)}: `betas` must be a pair (beta1, beta2), got {betas!r}.")
-  checks.check_decay(fn, "betas[0]", betas[0])
-  checks.check_decay(fn, "betas[1]", betas[1])
-  return betas[0], betas[1]
+  """`betas` as `(beta1, beta2)`, each a real number in [0, 1) (not `None`, a string or a bool)."""
+  b1, b2 = checks.check_sequence(fn, "betas", betas, 2)
+  checks.check_decay(fn, "betas[0]", b1, required=True)
+  checks.check_decay(fn, "betas[1]", b2, required=True)
+  return b1, b2
 
 
 def _as_real(x: Any) -> Any:

@@ -37,6 +37,11 @@ def _step(count: Any) -> jax.Array:
   return count.astype(jnp.int32)
 
 
+def _check_lr(fn: str, name: str, lr: Any) -> None:
+  """A learning rate: a finite number >= 0 (PyTorch's optimizers refuse a negative `lr`)."""
+  checks.check_nonnegative(fn, name, lr, required=True)
+
+
 def _half_cosine(start: Any, end: Any, remaining: jax.Array, span: Any) -> jax.Array:
   """`end + (start - end) (1 + cos(pi (1 - remaining/span))) / 2`, as `sin^2(pi remaining / (2 span))`.
 
@@ -70,6 +75,7 @@ def per_epoch(schedule: base.Schedule, steps_per_epoch: int) -> base.Schedule:
     >>> round(float(lr(30 * 500 - 1)), 6), round(float(lr(30 * 500)), 6)
     (0.1, 0.01)
   """
+  checks.check_function("per_epoch", "schedule", schedule)
   n = checks.check_int("per_epoch", "steps_per_epoch", steps_per_epoch)
   return lambda count: schedule(_step(count) // n)
 
@@ -77,7 +83,8 @@ def per_epoch(schedule: base.Schedule, steps_per_epoch: int) -> base.Schedule:
 @checks.public
 def lambda_lr(lr: float, lr_lambda: Callable[[jax.Array], Any]) -> base.Schedule:
   """`LambdaLR`: `lr * lr_lambda(k)` (`lr_lambda` must accept a traced step)."""
-  checks.check_nonnegative("lambda_lr", "lr", lr)
+  _check_lr("lambda_lr", "lr", lr)
+  checks.check_function("lambda_lr", "lr_lambda", lr_lambda)
   return lambda count: jnp.asarray(lr * lr_lambda(_step(count)), jnp.float32)
 
 
@@ -88,11 +95,13 @@ def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> base.Schedule:
   Args:
     lr: the optimizer's initial learning rate.
     step_size: steps (epochs in PyTorch's usual loop) between decays, >= 1.
-    gamma: the decay factor.
+    gamma: the decay factor, >= 0.
 
   Returns:
     A schedule `k -> lr_k`: `jopt.step_decay(lr, step_size, gamma)`.
   """
+  _check_lr("step_lr", "lr", lr)
+  checks.check_nonnegative("step_lr", "gamma", gamma)
   return step_decay.step_decay(lr, checks.check_int("step_lr", "step_size", step_size), gamma)
 
 
@@ -103,10 +112,11 @@ def multi_step_lr(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> b
   This is `jopt.piecewise_constant_schedule(lr, {m: gamma ** repeats})`
   (`jopt.multistep_decay` when no milestone repeats).
   """
-  ms = [int(m) for m in milestones]
-  if any(m < 0 for m in ms):
-    raise ValueError(f"multi_step_lr: `milestones` must be >= 0, got {list(milestones)!r}.")
-  checks.check_nonnegative("multi_step_lr", "gamma", gamma)
+  fn = "multi_step_lr"
+  _check_lr(fn, "lr", lr)
+  ms = [checks.check_whole(fn, f"milestones[{i}]", m, 0)
+        for i, m in enumerate(checks.check_sequence(fn, "milestones", milestones))]
+  checks.check_nonnegative(fn, "gamma", gamma)
   scales = {m: gamma ** ms.count(m) for m in sorted(set(ms))}
   return piecewise.piecewise_constant_schedule(lr, scales)
 
@@ -114,8 +124,9 @@ def multi_step_lr(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> b
 @checks.public
 def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> base.Schedule:
   """`ConstantLR`: `lr * factor` for `k < total_iters`, then `lr`."""
+  _check_lr("constant_lr", "lr", lr)
   checks.check_range("constant_lr", "factor", factor, 0.0, 1.0)
-  checks.check_range("constant_lr", "total_iters", total_iters, 0, None)
+  checks.check_int("constant_lr", "total_iters", total_iters, 0)
   return lambda count: jnp.asarray(
       lr * jnp.where(_step(count) < total_iters, factor, 1.0), jnp.float32)
 
@@ -126,6 +137,7 @@ def linear_lr(
 ) -> base.Schedule:
   """`LinearLR`: `lr * (start + (end - start) * min(k, total_iters) / total_iters)`."""
   fn = "linear_lr"
+  _check_lr(fn, "lr", lr)
   checks.check_range(fn, "start_factor", start_factor, 0.0, 1.0, low_inclusive=False)
   checks.check_range(fn, "end_factor", end_factor, 0.0, 1.0)
   n = checks.check_int(fn, "total_iters", total_iters)
@@ -145,6 +157,7 @@ def exponential_lr(lr: float, gamma: float) -> base.Schedule:
   `k` times the float32 rounding of `gamma` off (1.3e-5 relative for
   `0.999 ** 1000`), where PyTorch multiplies by `gamma` in float64.
   """
+  _check_lr("exponential_lr", "lr", lr)
   checks.check_nonnegative("exponential_lr", "gamma", gamma)
   return lambda count: lr * numerics.power(gamma, _step(count))
 
@@ -152,6 +165,7 @@ def exponential_lr(lr: float, gamma: float) -> base.Schedule:
 @checks.public
 def polynomial_lr(lr: float, total_iters: int = 5, power: float = 1.0) -> base.Schedule:
   """`PolynomialLR`: `lr * (1 - min(k, total_iters) / total_iters) ** power`."""
+  _check_lr("polynomial_lr", "lr", lr)
   n = checks.check_int("polynomial_lr", "total_iters", total_iters)
   checks.check_nonnegative("polynomial_lr", "power", power)
 
@@ -173,11 +187,13 @@ def cosine_annealing_lr(lr: float, T_max: int, eta_min: float = 0.0) -> base.Sch
   Args:
     lr: the optimizer's initial learning rate.
     T_max: half period in steps, >= 1.
-    eta_min: the minimum learning rate.
+    eta_min: the minimum learning rate, >= 0.
 
   Returns:
     A schedule `k -> lr_k`.
   """
+  _check_lr("cosine_annealing_lr", "lr", lr)
+  _check_lr("cosine_annealing_lr", "eta_min", eta_min)
   t_max = checks.check_int("cosine_annealing_lr", "T_max", T_max)
 
   def schedule(count):
@@ -202,12 +218,14 @@ def cosine_annealing_warm_restarts(
     lr: the optimizer's initial learning rate.
     T_0: length of the first cycle, >= 1.
     T_mult: growth factor of the cycle length, an integer >= 1.
-    eta_min: the minimum learning rate.
+    eta_min: the minimum learning rate, >= 0.
 
   Returns:
     A schedule `k -> lr_k`.
   """
   fn = "cosine_annealing_warm_restarts"
+  _check_lr(fn, "lr", lr)
+  _check_lr(fn, "eta_min", eta_min)
   t0 = checks.check_int(fn, "T_0", T_0)
   mult = checks.check_int(fn, "T_mult", T_mult)
   limit = np.iinfo(np.int32).max
@@ -275,15 +293,17 @@ def one_cycle_lr(
     A schedule `k -> lr_k`.
   """
   fn = "one_cycle_lr"
+  _check_lr(fn, "max_lr", max_lr)
+  per_epoch_counts = [None if v is None else checks.check_int(fn, k, v)
+                      for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch))]
   if total_steps is not None:
     total = checks.check_int(fn, "total_steps", total_steps)
-  elif epochs is not None and steps_per_epoch is not None:
-    total = checks.check_int(fn, "epochs", epochs) * checks.check_int(fn, "steps_per_epoch", steps_per_epoch)
+  elif None not in per_epoch_counts:
+    total = per_epoch_counts[0] * per_epoch_counts[1]
   else:
     raise ValueError(f"{fn}: give `total_steps`, or both `epochs` and `steps_per_epoch`.")
   checks.check_range(fn, "pct_start", pct_start, 0.0, 1.0)
-  if anneal_strategy not in ("cos", "linear"):
-    raise ValueError(f"{fn}: `anneal_strategy` must be 'cos' or 'linear', got {anneal_strategy!r}.")
+  checks.check_choice(fn, "anneal_strategy", anneal_strategy, ("cos", "linear"))
   checks.check_range(fn, "div_factor", div_factor, 0.0, None, low_inclusive=False)
   checks.check_range(fn, "final_div_factor", final_div_factor, 0.0, None, low_inclusive=False)
   initial = max_lr / div_factor
@@ -343,22 +363,27 @@ def cyclic_lr(
     step_size_up: steps rising, >= 1.
     step_size_down: steps falling (default: `step_size_up`).
     mode: `"triangular"`, `"triangular2"` or `"exp_range"` (ignored with `scale_fn`).
-    gamma: the `exp_range` factor.
-    scale_fn: a custom amplitude scale.
+    gamma: the `exp_range` factor, >= 0.
+    scale_fn: a custom amplitude scale (checked once to return a finite scalar at the
+      first cycle or step).
     scale_mode: `"cycle"` or `"iterations"`, the argument of `scale_fn`.
 
   Returns:
     A schedule `k -> lr_k`.
   """
   fn = "cyclic_lr"
+  _check_lr(fn, "base_lr", base_lr)
+  _check_lr(fn, "max_lr", max_lr)
   up = checks.check_int(fn, "step_size_up", step_size_up)
   down = up if step_size_down is None else checks.check_int(fn, "step_size_down", step_size_down)
+  checks.check_choice(fn, "mode", mode, ("triangular", "triangular2", "exp_range"))
+  checks.check_choice(fn, "scale_mode", scale_mode, ("cycle", "iterations"))
+  checks.check_nonnegative(fn, "gamma", gamma)
   if scale_fn is None:
-    if mode not in ("triangular", "triangular2", "exp_range"):
-      raise ValueError(f"{fn}: `mode` must be 'triangular', 'triangular2' or 'exp_range', got {mode!r}.")
     scale_mode = "iterations" if mode == "exp_range" else "cycle"
-  elif scale_mode not in ("cycle", "iterations"):
-    raise ValueError(f"{fn}: `scale_mode` must be 'cycle' or 'iterations', got {scale_mode!r}.")
+  else:  # PyTorch calls it with the cycle number (from 1) or the step (from 0), as a float
+    checks.check_function(fn, "scale_fn", scale_fn, at=1.0 if scale_mode == "cycle" else 0.0,
+                          dtype=jnp.float32)
   total = up + down
   triangle = cyclic.cyclic_schedule(0.0, 1.0, up, down)  # h(x): 0 -> 1 over `up` steps, back over `down`
 
@@ -392,19 +417,23 @@ def sequential_lr(schedules: Sequence[base.Schedule], milestones: Sequence[int])
 
   Args:
     schedules: `n` schedules.
-    milestones: `n - 1` strictly increasing steps.
+    milestones: `n - 1` strictly increasing steps (whole numbers).
 
   Returns:
     A schedule `k -> lr_k`.
   """
   fn = "sequential_lr"
+  schedules = checks.check_sequence(fn, "schedules", schedules)
+  for i, schedule in enumerate(schedules):
+    checks.check_function(fn, f"schedules[{i}]", schedule)
+  milestones = checks.check_sequence(fn, "milestones", milestones)
   if len(schedules) < 1:
     raise ValueError(f"{fn}: expects at least one schedule, got none.")
   if len(milestones) != len(schedules) - 1:
     raise ValueError(
         f"{fn}: expects len(milestones) == len(schedules) - 1, got {len(milestones)} "
         f"milestones for {len(schedules)} schedules.")
-  ms = [int(m) for m in milestones]
+  ms = [checks.check_whole(fn, f"milestones[{i}]", m, 0) for i, m in enumerate(milestones)]
   if any(b <= a for a, b in zip(ms[:-1], ms[1:])) or any(m < 0 for m in ms):
     raise ValueError(f"{fn}: `milestones` must be non-negative and strictly increasing, got {ms!r}.")
 

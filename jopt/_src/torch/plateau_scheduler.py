@@ -4,6 +4,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jopt._src import base
 from jopt._src import checks
@@ -65,8 +66,8 @@ def reduce_lr_on_plateau(
     lr: the learning rate the optimizer before this transform was built with, > 0.
     mode: `"min"` (a loss) or `"max"` (an accuracy).
     factor: multiplier of the rate on a plateau, in [0, 1).
-    patience: bad epochs tolerated before reducing, >= 0.
-    threshold: what counts as an improvement, >= 0.
+    patience: bad epochs tolerated before reducing, a whole number >= 0 (inf: never reduce).
+    threshold: what counts as an improvement, >= 0 and finite.
     threshold_mode: `"rel"` or `"abs"`.
     cooldown: epochs to wait after a reduction, >= 0.
     min_lr: the smallest rate, >= 0.
@@ -78,15 +79,17 @@ def reduce_lr_on_plateau(
     `TorchReduceLROnPlateauState` (`state.lr` is the current rate).
   """
   fn = "reduce_lr_on_plateau"
-  checks.check_range(fn, "lr", lr, 0.0, None, low_inclusive=False)
-  if mode not in ("min", "max"):
-    raise ValueError(f"{fn}: `mode` must be 'min' or 'max', got {mode!r}.")
-  if threshold_mode not in ("rel", "abs"):
-    raise ValueError(f"{fn}: `threshold_mode` must be 'rel' or 'abs', got {threshold_mode!r}.")
+  checks.check_range(fn, "lr", lr, 0.0, None, low_inclusive=False, finite=True, required=True)
+  checks.check_choice(fn, "mode", mode, ("min", "max"))
+  checks.check_choice(fn, "threshold_mode", threshold_mode, ("rel", "abs"))
   checks.check_range(fn, "factor", factor, 0.0, 1.0, high_inclusive=False)
+  # inf patience never reduces the rate (as `jopt.reduce_on_plateau`); else a whole number.
   checks.check_range(fn, "patience", patience, 0, None)
-  checks.check_nonnegative(fn, "threshold", threshold, finite=False)
-  checks.check_range(fn, "cooldown", cooldown, 0, None)
+  known = checks.concrete_value(patience)
+  if known is not None and np.isfinite(known):
+    checks.check_whole(fn, "patience", patience, 0)
+  checks.check_nonnegative(fn, "threshold", threshold)
+  checks.check_int(fn, "cooldown", cooldown, 0)
   checks.check_nonnegative(fn, "min_lr", min_lr)
   checks.check_nonnegative(fn, "eps", eps)
   checks.check_positive_int(fn, "steps_per_epoch", steps_per_epoch)
