@@ -36,22 +36,22 @@ from jopt._src.keras.optimizers import rmsprop as RMSprop
 from jopt._src.keras.optimizers import sgd as SGD
 
 # --- state and the end-of-training EMA swap ---
-from jopt._src.keras.conventions import KerasOptimizerState
-from jopt._src.keras.conventions import finalize_variable_values
+from jopt._src.keras.base_optimizer import KerasOptimizerState
+from jopt._src.keras.base_optimizer import finalize_variable_values
 
 # --- schedules (keras.optimizers.schedules), also under their class names ---
-from jopt._src.keras.schedules import cosine_decay
-from jopt._src.keras.schedules import cosine_decay_restarts
-from jopt._src.keras.schedules import exponential_decay
-from jopt._src.keras.schedules import inverse_time_decay
-from jopt._src.keras.schedules import piecewise_constant_decay
-from jopt._src.keras.schedules import polynomial_decay
-from jopt._src.keras.schedules import cosine_decay as CosineDecay
-from jopt._src.keras.schedules import cosine_decay_restarts as CosineDecayRestarts
-from jopt._src.keras.schedules import exponential_decay as ExponentialDecay
-from jopt._src.keras.schedules import inverse_time_decay as InverseTimeDecay
-from jopt._src.keras.schedules import piecewise_constant_decay as PiecewiseConstantDecay
-from jopt._src.keras.schedules import polynomial_decay as PolynomialDecay
+from jopt._src.keras.learning_rate_schedules import cosine_decay
+from jopt._src.keras.learning_rate_schedules import cosine_decay_restarts
+from jopt._src.keras.learning_rate_schedules import exponential_decay
+from jopt._src.keras.learning_rate_schedules import inverse_time_decay
+from jopt._src.keras.learning_rate_schedules import piecewise_constant_decay
+from jopt._src.keras.learning_rate_schedules import polynomial_decay
+from jopt._src.keras.learning_rate_schedules import cosine_decay as CosineDecay
+from jopt._src.keras.learning_rate_schedules import cosine_decay_restarts as CosineDecayRestarts
+from jopt._src.keras.learning_rate_schedules import exponential_decay as ExponentialDecay
+from jopt._src.keras.learning_rate_schedules import inverse_time_decay as InverseTimeDecay
+from jopt._src.keras.learning_rate_schedules import piecewise_constant_decay as PiecewiseConstantDecay
+from jopt._src.keras.learning_rate_schedules import polynomial_decay as PolynomialDecay
 
 __all__ = [
     "Adadelta",

@@ -7,18 +7,18 @@ rate of the count-th optimizer step (count 0 first); `lr_scheduler` takes the
 does not import transformers or torch.
 """
 
-from jopt._src.hf.adafactor import HfAdafactorState
-from jopt._src.hf.adafactor import adafactor
-from jopt._src.hf.adafactor import adafactor as Adafactor
-from jopt._src.hf.schedules import get_constant_schedule
-from jopt._src.hf.schedules import get_constant_schedule_with_warmup
-from jopt._src.hf.schedules import get_cosine_schedule_with_warmup
-from jopt._src.hf.schedules import get_cosine_with_hard_restarts_schedule_with_warmup
+from jopt._src.hf.fairseq_adafactor import HfAdafactorState
+from jopt._src.hf.fairseq_adafactor import adafactor
+from jopt._src.hf.fairseq_adafactor import adafactor as Adafactor
+from jopt._src.hf.warmup_schedules import get_constant_schedule
+from jopt._src.hf.warmup_schedules import get_constant_schedule_with_warmup
+from jopt._src.hf.warmup_schedules import get_cosine_schedule_with_warmup
+from jopt._src.hf.warmup_schedules import get_cosine_with_hard_restarts_schedule_with_warmup
 from jopt._src.hf.min_lr_schedules import get_cosine_with_min_lr_schedule_with_warmup
 from jopt._src.hf.min_lr_schedules import get_cosine_with_min_lr_schedule_with_warmup_lr_rate
-from jopt._src.hf.schedules import get_inverse_sqrt_schedule
-from jopt._src.hf.schedules import get_linear_schedule_with_warmup
-from jopt._src.hf.schedules import get_polynomial_decay_schedule_with_warmup
+from jopt._src.hf.warmup_schedules import get_inverse_sqrt_schedule
+from jopt._src.hf.warmup_schedules import get_linear_schedule_with_warmup
+from jopt._src.hf.warmup_schedules import get_polynomial_decay_schedule_with_warmup
 from jopt._src.hf.min_lr_schedules import get_wsd_schedule
 from jopt._src.hf.scheduler_types import lr_scheduler
 

@@ -204,6 +204,6 @@ def test_wsd_both_lengths_warns_and_uses_stable_steps():
 def test_docstring_examples():
   import doctest
   import importlib
-  for name in ("schedules", "min_lr_schedules", "scheduler_types", "adafactor", "lambdas"):
+  for name in ("warmup_schedules", "min_lr_schedules", "scheduler_types", "fairseq_adafactor", "lambdas"):
     module = importlib.import_module(f"jopt._src.hf.{name}")
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, name

@@ -235,6 +235,6 @@ def test_cosine_decay_restarts_closed_form():
 def test_docstring_examples():
   import doctest
   import importlib
-  for name in ("adam_family", "optimizers", "schedules", "conventions", "update_rules"):
+  for name in ("adam_family", "optimizers", "learning_rate_schedules", "base_optimizer", "update_rules"):
     module = importlib.import_module(f"jopt._src.keras.{name}")
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, name

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from jopt._src import base
 from jopt._src import checks
-from jopt._src.keras import conventions
+from jopt._src.keras import base_optimizer
 
 
 def check_lr(fn: str, learning_rate: Any) -> None:
@@ -33,7 +33,7 @@ def check_lr(fn: str, learning_rate: Any) -> None:
     raise TypeError(
         f"{fn}: `learning_rate` must be the base learning rate (a number): it replaces the "
         f"optimizer argument; got the callable {learning_rate!r}.")
-  conventions.check_number(fn, "learning_rate", learning_rate, 0.0)
+  base_optimizer.check_number(fn, "learning_rate", learning_rate, 0.0)
 
 
 def check_steps(fn: str, name: str, value: Any, low: int = 0) -> int:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jopt._src import base
 from jopt._src import checks
 from jopt._src.hf import lambdas
-from jopt._src.keras import conventions
+from jopt._src.keras import base_optimizer
 
 _TYPES = ("linear", "cosine", "1-sqrt")
 
@@ -19,14 +19,14 @@ def _min_lr_rate(fn: str, learning_rate: Any, min_lr: Any, min_lr_rate: Any) -> 
   if min_lr is not None and min_lr_rate is not None:
     raise ValueError(f"{checks._name(fn)}: only one of `min_lr` or `min_lr_rate` should be set.")
   if min_lr is not None:
-    conventions.check_number(fn, "min_lr", min_lr)
+    base_optimizer.check_number(fn, "min_lr", min_lr)
     if float(learning_rate) == 0:
       raise ValueError(f"{checks._name(fn)}: `min_lr` needs a non-zero `learning_rate` "
                        "(min_lr_rate = min_lr / lr).")
     return float(min_lr) / float(learning_rate)
   if min_lr_rate is None:
     raise ValueError(f"{checks._name(fn)}: one of `min_lr` or `min_lr_rate` must be set.")
-  conventions.check_number(fn, "min_lr_rate", min_lr_rate)
+  base_optimizer.check_number(fn, "min_lr_rate", min_lr_rate)
   return float(min_lr_rate)
 
 
@@ -60,7 +60,7 @@ def get_cosine_with_min_lr_schedule_with_warmup(
   lambdas.check_lr(fn, learning_rate)
   w = lambdas.check_steps(fn, "num_warmup_steps", num_warmup_steps)
   n = lambdas.check_steps(fn, "num_training_steps", num_training_steps)
-  conventions.check_number(fn, "num_cycles", num_cycles)
+  base_optimizer.check_number(fn, "num_cycles", num_cycles)
   rate = _min_lr_rate(fn, learning_rate, min_lr, min_lr_rate)
 
   def lr_lambda(s):
@@ -103,10 +103,10 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
   lambdas.check_lr(fn, learning_rate)
   w = lambdas.check_steps(fn, "num_warmup_steps", num_warmup_steps)
   n = lambdas.check_steps(fn, "num_training_steps", num_training_steps)
-  conventions.check_number(fn, "num_cycles", num_cycles)
+  base_optimizer.check_number(fn, "num_cycles", num_cycles)
   rate = _min_lr_rate(fn, learning_rate, min_lr, min_lr_rate)
   if warmup_lr_rate is not None:
-    conventions.check_number(fn, "warmup_lr_rate", warmup_lr_rate)
+    base_optimizer.check_number(fn, "warmup_lr_rate", warmup_lr_rate)
 
   def lr_lambda(s):
     if warmup_lr_rate is None:
@@ -183,8 +183,8 @@ def get_wsd_schedule(
     stable = n - w - d
   else:
     stable = checks.check_int(fn, "num_stable_steps", num_stable_steps, 0)
-  conventions.check_number(fn, "min_lr_ratio", min_lr_ratio)
-  conventions.check_number(fn, "num_cycles", num_cycles)
+  base_optimizer.check_number(fn, "min_lr_ratio", min_lr_ratio)
+  base_optimizer.check_number(fn, "num_cycles", num_cycles)
   m = float(min_lr_ratio)
 
   def lr_lambda(s):

@@ -6,16 +6,16 @@ from typing import Optional
 from jopt._src import base
 from jopt._src import checks
 from jopt._src.hf import min_lr_schedules
-from jopt._src.hf import schedules
+from jopt._src.hf import warmup_schedules
 
 _BY_TYPE = {
-    "linear": schedules.get_linear_schedule_with_warmup,
-    "cosine": schedules.get_cosine_schedule_with_warmup,
-    "cosine_with_restarts": schedules.get_cosine_with_hard_restarts_schedule_with_warmup,
-    "polynomial": schedules.get_polynomial_decay_schedule_with_warmup,
-    "constant": schedules.get_constant_schedule,
-    "constant_with_warmup": schedules.get_constant_schedule_with_warmup,
-    "inverse_sqrt": schedules.get_inverse_sqrt_schedule,
+    "linear": warmup_schedules.get_linear_schedule_with_warmup,
+    "cosine": warmup_schedules.get_cosine_schedule_with_warmup,
+    "cosine_with_restarts": warmup_schedules.get_cosine_with_hard_restarts_schedule_with_warmup,
+    "polynomial": warmup_schedules.get_polynomial_decay_schedule_with_warmup,
+    "constant": warmup_schedules.get_constant_schedule,
+    "constant_with_warmup": warmup_schedules.get_constant_schedule_with_warmup,
+    "inverse_sqrt": warmup_schedules.get_inverse_sqrt_schedule,
     "cosine_with_min_lr": min_lr_schedules.get_cosine_with_min_lr_schedule_with_warmup,
     "cosine_warmup_with_min_lr": min_lr_schedules.get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
     "warmup_stable_decay": min_lr_schedules.get_wsd_schedule,

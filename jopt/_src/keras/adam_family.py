@@ -2,16 +2,20 @@
 
 Each keeps Keras's parameter names, order and defaults (no `**kwargs`) plus the
 keyword `exclude_from_weight_decay`; the base-optimizer options are applied by
-`conventions.keras_optimizer` in Keras's order.
+`base_optimizer.keras_optimizer` in Keras's order.
 """
 
 from typing import Any, Optional, Sequence
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
-from jopt._src.keras import conventions
+from jopt._src.keras import base_optimizer
 from jopt._src.keras import update_rules
+from jopt._src import combine
+from jopt._src.transforms import adam as adam_lib
+from jopt._src.transforms import layerwise
+from jopt._src.transforms import scaling
+from jopt._src.transforms import sign
 
 _BETAS_DOC = """beta_1: decay of the first moment, in [0, 1).
     beta_2: decay of the second moment, in [0, 1).
@@ -19,21 +23,21 @@ _BETAS_DOC = """beta_1: decay of the first moment, in [0, 1).
 
 
 def _check_betas(fn: str, beta_1: Any, beta_2: Any, epsilon: Any = 0.0) -> None:
-  conventions.check_number(fn, "beta_1", beta_1, 0.0, 1.0, high_inclusive=False)
-  conventions.check_number(fn, "beta_2", beta_2, 0.0, 1.0, high_inclusive=False)
-  conventions.check_number(fn, "epsilon", epsilon, 0.0)
+  base_optimizer.check_number(fn, "beta_1", beta_1, 0.0, 1.0, high_inclusive=False)
+  base_optimizer.check_number(fn, "beta_2", beta_2, 0.0, 1.0, high_inclusive=False)
+  base_optimizer.check_number(fn, "epsilon", epsilon, 0.0)
 
 
 def _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad):
   _check_betas(fn, beta_1, beta_2, epsilon)
   checks.check_bool(fn, "amsgrad", amsgrad)
-  return lambda lr: jopt.chain(
+  return lambda lr: combine.chain(
       update_rules.scale_by_keras_adam(beta_1, beta_2, epsilon, amsgrad),
-      jopt.scale_by_learning_rate(lr))
+      scaling.scale_by_learning_rate(lr))
 
 
 @checks.public
-@conventions.document(_BETAS_DOC + """
+@base_optimizer.document(_BETAS_DOC + """
     amsgrad: use the running maximum of the second moment (AMSGrad).""")
 def adam(
     learning_rate: base.ScalarOrSchedule = 0.001,
@@ -80,11 +84,11 @@ def adam(
   """
   args = dict(locals())
   fn = "jopt.keras.adam"
-  return conventions.build(fn, _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad), args)
+  return base_optimizer.build(fn, _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad), args)
 
 
 @checks.public
-@conventions.document(_BETAS_DOC + """
+@base_optimizer.document(_BETAS_DOC + """
     amsgrad: use the running maximum of the second moment (AMSGrad).""")
 def adamw(
     learning_rate: base.ScalarOrSchedule = 0.001,
@@ -127,11 +131,11 @@ def adamw(
   fn = "jopt.keras.adamw"
   if weight_decay is None:
     raise TypeError(f"{fn}: `weight_decay` must be a float, got None (use `adam` for no decay).")
-  return conventions.build(fn, _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad), args)
+  return base_optimizer.build(fn, _adam_rule(fn, beta_1, beta_2, epsilon, amsgrad), args)
 
 
 @checks.public
-@conventions.document(_BETAS_DOC.replace("second moment", "infinity norm"))
+@base_optimizer.document(_BETAS_DOC.replace("second moment", "infinity norm"))
 def adamax(
     learning_rate: base.ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
@@ -168,13 +172,13 @@ def adamax(
   args = dict(locals())
   fn = "jopt.keras.adamax"
   _check_betas(fn, beta_1, beta_2, epsilon)
-  rule = lambda lr: jopt.chain(
-      update_rules.scale_by_keras_adamax(beta_1, beta_2, epsilon), jopt.scale_by_learning_rate(lr))
-  return conventions.build(fn, rule, args)
+  rule = lambda lr: combine.chain(
+      update_rules.scale_by_keras_adamax(beta_1, beta_2, epsilon), scaling.scale_by_learning_rate(lr))
+  return base_optimizer.build(fn, rule, args)
 
 
 @checks.public
-@conventions.document(_BETAS_DOC)
+@base_optimizer.document(_BETAS_DOC)
 def nadam(
     learning_rate: base.ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
@@ -212,13 +216,13 @@ def nadam(
   args = dict(locals())
   fn = "jopt.keras.nadam"
   _check_betas(fn, beta_1, beta_2, epsilon)
-  rule = lambda lr: jopt.chain(
-      update_rules.scale_by_keras_nadam(beta_1, beta_2, epsilon), jopt.scale_by_learning_rate(lr))
-  return conventions.build(fn, rule, args)
+  rule = lambda lr: combine.chain(
+      update_rules.scale_by_keras_nadam(beta_1, beta_2, epsilon), scaling.scale_by_learning_rate(lr))
+  return base_optimizer.build(fn, rule, args)
 
 
 @checks.public
-@conventions.document(_BETAS_DOC)
+@base_optimizer.document(_BETAS_DOC)
 def lamb(
     learning_rate: base.ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
@@ -257,14 +261,14 @@ def lamb(
   args = dict(locals())
   fn = "jopt.keras.lamb"
   _check_betas(fn, beta_1, beta_2, epsilon)
-  rule = lambda lr: jopt.chain(
-      jopt.scale_by_adam(b1=beta_1, b2=beta_2, eps=epsilon), jopt.scale_by_trust_ratio(),
-      jopt.scale_by_learning_rate(lr))
-  return conventions.build(fn, rule, args, rule_needs_params=True)
+  rule = lambda lr: combine.chain(
+      adam_lib.scale_by_adam(b1=beta_1, b2=beta_2, eps=epsilon), layerwise.scale_by_trust_ratio(),
+      scaling.scale_by_learning_rate(lr))
+  return base_optimizer.build(fn, rule, args, rule_needs_params=True)
 
 
 @checks.public
-@conventions.document("""beta_1: interpolation between momentum and gradient for the step's sign,
+@base_optimizer.document("""beta_1: interpolation between momentum and gradient for the step's sign,
       in (0, 1].
     beta_2: decay of the momentum, in [0, 1).""")
 def lion(
@@ -301,8 +305,8 @@ def lion(
   """
   args = dict(locals())
   fn = "jopt.keras.lion"
-  conventions.check_number(fn, "beta_1", beta_1, 0.0, 1.0, low_inclusive=False)
-  conventions.check_number(fn, "beta_2", beta_2, 0.0, 1.0, high_inclusive=False)
-  rule = lambda lr: jopt.chain(
-      jopt.scale_by_lion(b1=beta_1, b2=beta_2), jopt.scale_by_learning_rate(lr))
-  return conventions.build(fn, rule, args)
+  base_optimizer.check_number(fn, "beta_1", beta_1, 0.0, 1.0, low_inclusive=False)
+  base_optimizer.check_number(fn, "beta_2", beta_2, 0.0, 1.0, high_inclusive=False)
+  rule = lambda lr: combine.chain(
+      sign.scale_by_lion(b1=beta_1, b2=beta_2), scaling.scale_by_learning_rate(lr))
+  return base_optimizer.build(fn, rule, args)

@@ -2,20 +2,23 @@
 
 Each keeps Keras's parameter names, order and defaults (no `**kwargs`) plus the
 keyword `exclude_from_weight_decay`; the base-optimizer options are applied by
-`conventions.keras_optimizer` in Keras's order.
+`base_optimizer.keras_optimizer` in Keras's order.
 """
 
 from typing import Optional, Sequence
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
-from jopt._src.keras import conventions
+from jopt._src.keras import base_optimizer
 from jopt._src.keras import update_rules
+from jopt._src import combine
+from jopt._src.transforms import momentum as momentum_lib
+from jopt._src.transforms import rms
+from jopt._src.transforms import scaling
 
 
 @checks.public
-@conventions.document("""momentum: the velocity's decay, in [0, 1); 0 turns momentum off.
+@base_optimizer.document("""momentum: the velocity's decay, in [0, 1); 0 turns momentum off.
     nesterov: Nesterov momentum.""")
 def sgd(
     learning_rate: base.ScalarOrSchedule = 0.01,
@@ -63,17 +66,17 @@ def sgd(
   """
   args = dict(locals())
   fn = "jopt.keras.sgd"
-  conventions.check_number(fn, "momentum", momentum, 0.0, 1.0, high_inclusive=False)
+  base_optimizer.check_number(fn, "momentum", momentum, 0.0, 1.0, high_inclusive=False)
   checks.check_bool(fn, "nesterov", nesterov)
-  if conventions.is_known_zero(momentum):
-    rule = jopt.scale_by_learning_rate
+  if base_optimizer.is_known_zero(momentum):
+    rule = scaling.scale_by_learning_rate
   else:
-    rule = lambda lr: jopt.chain(jopt.scale_by_learning_rate(lr), jopt.trace(momentum, nesterov))
-  return conventions.build(fn, rule, args)
+    rule = lambda lr: combine.chain(scaling.scale_by_learning_rate(lr), momentum_lib.trace(momentum, nesterov))
+  return base_optimizer.build(fn, rule, args)
 
 
 @checks.public
-@conventions.document("""rho: decay of the moving average of squared gradients, in [0, 1).
+@base_optimizer.document("""rho: decay of the moving average of squared gradients, in [0, 1).
     momentum: decay of the momentum buffer, in [0, 1); 0 turns it off.
     epsilon: added *inside* the square root, >= 0.
     centered: divide by the root of the estimated variance instead.""")
@@ -117,23 +120,23 @@ def rmsprop(
   """
   args = dict(locals())
   fn = "jopt.keras.rmsprop"
-  conventions.check_number(fn, "rho", rho, 0.0, 1.0, high_inclusive=False)
-  conventions.check_number(fn, "momentum", momentum, 0.0, 1.0, high_inclusive=False)
-  conventions.check_number(fn, "epsilon", epsilon, 0.0)
+  base_optimizer.check_number(fn, "rho", rho, 0.0, 1.0, high_inclusive=False)
+  base_optimizer.check_number(fn, "momentum", momentum, 0.0, 1.0, high_inclusive=False)
+  base_optimizer.check_number(fn, "epsilon", epsilon, 0.0)
   checks.check_bool(fn, "centered", centered)
-  scale = jopt.scale_by_stddev if centered else jopt.scale_by_rms
+  scale = rms.scale_by_stddev if centered else rms.scale_by_rms
 
   def rule(lr):
-    parts = [scale(decay=rho, eps=epsilon), jopt.scale_by_learning_rate(lr)]
-    if not conventions.is_known_zero(momentum):
-      parts.append(jopt.trace(momentum))
-    return jopt.chain(*parts)
+    parts = [scale(decay=rho, eps=epsilon), scaling.scale_by_learning_rate(lr)]
+    if not base_optimizer.is_known_zero(momentum):
+      parts.append(momentum_lib.trace(momentum))
+    return combine.chain(*parts)
 
-  return conventions.build(fn, rule, args)
+  return base_optimizer.build(fn, rule, args)
 
 
 @checks.public
-@conventions.document("""initial_accumulator_value: the starting sum of squared gradients, >= 0.
+@base_optimizer.document("""initial_accumulator_value: the starting sum of squared gradients, >= 0.
     epsilon: added inside the square root, >= 0.""")
 def adagrad(
     learning_rate: base.ScalarOrSchedule = 0.001,
@@ -169,15 +172,15 @@ def adagrad(
   """
   args = dict(locals())
   fn = "jopt.keras.adagrad"
-  conventions.check_number(fn, "initial_accumulator_value", initial_accumulator_value, 0.0)
-  conventions.check_number(fn, "epsilon", epsilon, 0.0)
-  rule = lambda lr: jopt.chain(
-      jopt.scale_by_rss(initial_accumulator_value, epsilon), jopt.scale_by_learning_rate(lr))
-  return conventions.build(fn, rule, args)
+  base_optimizer.check_number(fn, "initial_accumulator_value", initial_accumulator_value, 0.0)
+  base_optimizer.check_number(fn, "epsilon", epsilon, 0.0)
+  rule = lambda lr: combine.chain(
+      rms.scale_by_rss(initial_accumulator_value, epsilon), scaling.scale_by_learning_rate(lr))
+  return base_optimizer.build(fn, rule, args)
 
 
 @checks.public
-@conventions.document("""rho: decay of both moving averages, in [0, 1).
+@base_optimizer.document("""rho: decay of both moving averages, in [0, 1).
     epsilon: added inside both square roots, >= 0.""")
 def adadelta(
     learning_rate: base.ScalarOrSchedule = 0.001,
@@ -214,14 +217,14 @@ def adadelta(
   """
   args = dict(locals())
   fn = "jopt.keras.adadelta"
-  conventions.check_number(fn, "rho", rho, 0.0, 1.0, high_inclusive=False)
-  conventions.check_number(fn, "epsilon", epsilon, 0.0)
-  rule = lambda lr: jopt.chain(jopt.scale_by_adadelta(rho, epsilon), jopt.scale_by_learning_rate(lr))
-  return conventions.build(fn, rule, args)
+  base_optimizer.check_number(fn, "rho", rho, 0.0, 1.0, high_inclusive=False)
+  base_optimizer.check_number(fn, "epsilon", epsilon, 0.0)
+  rule = lambda lr: combine.chain(rms.scale_by_adadelta(rho, epsilon), scaling.scale_by_learning_rate(lr))
+  return base_optimizer.build(fn, rule, args)
 
 
 @checks.public
-@conventions.document("""learning_rate_power: the power `p` of the accumulator, <= 0.
+@base_optimizer.document("""learning_rate_power: the power `p` of the accumulator, <= 0.
     initial_accumulator_value: the accumulator's start, >= 0.
     l1_regularization_strength: L1 strength, >= 0.
     l2_regularization_strength: L2 strength, >= 0.
@@ -267,20 +270,20 @@ def ftrl(
   args = dict(locals())
   fn = "jopt.keras.ftrl"
   if not callable(learning_rate):
-    conventions.check_number(fn, "learning_rate", learning_rate, 0.0, low_inclusive=False)
-  conventions.check_number(fn, "learning_rate_power", learning_rate_power, None, 0.0)
-  conventions.check_number(fn, "initial_accumulator_value", initial_accumulator_value, 0.0)
+    base_optimizer.check_number(fn, "learning_rate", learning_rate, 0.0, low_inclusive=False)
+  base_optimizer.check_number(fn, "learning_rate_power", learning_rate_power, None, 0.0)
+  base_optimizer.check_number(fn, "initial_accumulator_value", initial_accumulator_value, 0.0)
   for arg in ("l1_regularization_strength", "l2_regularization_strength",
               "l2_shrinkage_regularization_strength", "beta"):
-    conventions.check_number(fn, arg, args[arg], 0.0)
+    base_optimizer.check_number(fn, arg, args[arg], 0.0)
   rule = lambda lr: update_rules.keras_ftrl(
       lr, learning_rate_power, initial_accumulator_value, l1_regularization_strength,
       l2_regularization_strength, l2_shrinkage_regularization_strength, beta)
-  return conventions.build(fn, rule, args, rule_needs_params=True)
+  return base_optimizer.build(fn, rule, args, rule_needs_params=True)
 
 
 @checks.public
-@conventions.document("""beta_2_decay: exponent `c <= 0` of the second-moment decay `1 - t^c`.
+@base_optimizer.document("""beta_2_decay: exponent `c <= 0` of the second-moment decay `1 - t^c`.
     epsilon_1: added to the squared gradients, >= 0.
     epsilon_2: floor of the weights' rms in the step size, >= 0.
     clip_threshold: bound on the rms of the normalized update, > 0.
@@ -327,11 +330,11 @@ def adafactor(
   """
   args = dict(locals())
   fn = "jopt.keras.adafactor"
-  conventions.check_number(fn, "beta_2_decay", beta_2_decay, None, 0.0)
-  conventions.check_number(fn, "epsilon_1", epsilon_1, 0.0)
-  conventions.check_number(fn, "epsilon_2", epsilon_2, 0.0)
-  conventions.check_number(fn, "clip_threshold", clip_threshold, 0.0, low_inclusive=False)
+  base_optimizer.check_number(fn, "beta_2_decay", beta_2_decay, None, 0.0)
+  base_optimizer.check_number(fn, "epsilon_1", epsilon_1, 0.0)
+  base_optimizer.check_number(fn, "epsilon_2", epsilon_2, 0.0)
+  base_optimizer.check_number(fn, "clip_threshold", clip_threshold, 0.0, low_inclusive=False)
   checks.check_bool(fn, "relative_step", relative_step)
   rule = lambda lr: update_rules.keras_adafactor(
       lr, beta_2_decay, epsilon_1, epsilon_2, clip_threshold)
-  return conventions.build(fn, rule, args, rule_needs_params=True)
+  return base_optimizer.build(fn, rule, args, rule_needs_params=True)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jopt._src.losses import inputs
-from jopt._src.losses import simplex
+from jopt._src.projections import simplex
 
 ArrayLike = jax.typing.ArrayLike
 

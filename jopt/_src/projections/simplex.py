@@ -11,33 +11,45 @@ from jopt._src.tree_utils import arithmetic
 from jopt._src.tree_utils import reductions
 
 
-@jax.custom_jvp
-def _unit_simplex(v: jax.Array) -> jax.Array:
-  """Projection of a vector onto `{p >= 0, sum(p) = 1}` by sorting (Held et al., 1974).
+def project_rows_onto_simplex(x: jax.Array) -> jax.Array:
+  r"""Projects every row (last axis) of `x` onto :math:`\{p \ge 0, \sum_i p_i = 1\}`, by sorting.
 
-  With `u` sorted in decreasing order and `c_k = u_1 + ... + u_k`, the support
-  size is `rho = #{k : k u_k > c_k - 1}` and the projection is
-  `max(v - (c_rho - 1) / rho, 0)`. Computed in float32 or wider.
+  With :math:`u` the row sorted in decreasing order and :math:`c_k = u_1 + \dots + u_k`,
+  the support size is :math:`\rho = \#\{k : k u_k > c_k - 1\}` and the projection is
+  :math:`\max(x - (c_\rho - 1)/\rho, 0)` (Held et al., 1974; Duchi et al., 2008,
+  https://doi.org/10.1145/1390156.1390191). On a batch of logits this is sparsemax.
+  Computed and returned in float32 (or wider) for half-precision inputs; the
+  Jacobian-vector product is exact almost everywhere.
   """
-  dtype = numerics.accumulation_dtype(v.dtype)
-  w = v.astype(dtype)
-  u = jnp.sort(w)[::-1]
-  css = jnp.cumsum(u)
-  k = jnp.arange(1, w.shape[0] + 1, dtype=dtype)
-  rho = jnp.count_nonzero(k * u > css - 1)
-  tau = (css[rho - 1] - 1) / rho
-  return jnp.maximum(w - tau, 0).astype(v.dtype)
+  return _project_rows(x.astype(numerics.accumulation_dtype(x.dtype)))
 
 
-@_unit_simplex.defjvp
-def _unit_simplex_jvp(primals, tangents):
-  # On the support S the projection is v - tau(v) with sum over S fixed, so its
-  # derivative projects the tangent onto {sum over S = 0}; off S it is 0.
-  (v,), (dv,) = primals, tangents
-  p = _unit_simplex(v)
-  support = (p > 0).astype(dv.dtype)
-  mean_on_support = jnp.sum(support * dv) / jnp.sum(support)
-  return p, support * (dv - mean_on_support)
+@jax.custom_jvp
+def _project_rows(x: jax.Array) -> jax.Array:
+  n = x.shape[-1]
+  u = -jnp.sort(-x, axis=-1)
+  css = jnp.cumsum(u, axis=-1)
+  k = jnp.arange(1, n + 1, dtype=x.dtype)
+  rho = jnp.count_nonzero(k * u > css - 1, axis=-1, keepdims=True)
+  tau = (jnp.take_along_axis(css, rho - 1, axis=-1) - 1) / rho.astype(x.dtype)
+  return jnp.maximum(x - tau, 0)
+
+
+@_project_rows.defjvp
+def _project_rows_jvp(primals, tangents):
+  # On the support S the projection is x - tau(x) with the sum over S fixed, so its
+  # derivative removes the tangent's mean over S; off S it is 0.
+  (x,), (dx,) = primals, tangents
+  p = _project_rows(x)
+  support = (p > 0).astype(dx.dtype)
+  mean_on_support = jnp.sum(support * dx, axis=-1, keepdims=True) / jnp.sum(
+      support, axis=-1, keepdims=True)
+  return p, support * (dx - mean_on_support)
+
+
+def _unit_simplex(v: jax.Array) -> jax.Array:
+  """The projection of one vector, in its own dtype."""
+  return project_rows_onto_simplex(v).astype(v.dtype)
 
 
 def projection_simplex(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jopt._src import base
 from jopt._src import checks
 from jopt._src.hf import lambdas
-from jopt._src.keras import conventions
+from jopt._src.keras import base_optimizer
 
 
 @checks.public
@@ -118,7 +118,7 @@ def get_cosine_schedule_with_warmup(learning_rate: float, num_warmup_steps: int,
   lambdas.check_lr(fn, learning_rate)
   w = lambdas.check_steps(fn, "num_warmup_steps", num_warmup_steps)
   n = lambdas.check_steps(fn, "num_training_steps", num_training_steps)
-  conventions.check_number(fn, "num_cycles", num_cycles)
+  base_optimizer.check_number(fn, "num_cycles", num_cycles)
 
   def lr_lambda(s):
     decay = jnp.maximum(0.0, lambdas.half_cosine(num_cycles, s - w, max(1, n - w)))
@@ -157,7 +157,7 @@ def get_cosine_with_hard_restarts_schedule_with_warmup(
   lambdas.check_lr(fn, learning_rate)
   w = lambdas.check_steps(fn, "num_warmup_steps", num_warmup_steps)
   n = lambdas.check_steps(fn, "num_training_steps", num_training_steps)
-  conventions.check_number(fn, "num_cycles", num_cycles)
+  base_optimizer.check_number(fn, "num_cycles", num_cycles)
   d = max(1, n - w)
   exact = float(num_cycles) == int(num_cycles) and abs(int(num_cycles)) * d < 2**31
 
@@ -204,8 +204,8 @@ def get_polynomial_decay_schedule_with_warmup(
   lambdas.check_lr(fn, learning_rate)
   w = lambdas.check_steps(fn, "num_warmup_steps", num_warmup_steps)
   n = lambdas.check_steps(fn, "num_training_steps", num_training_steps)
-  conventions.check_number(fn, "lr_end", lr_end)
-  conventions.check_number(fn, "power", power, 0.0)  # < 0: inf at step N (Transformers: 1 / 0)
+  base_optimizer.check_number(fn, "lr_end", lr_end)
+  base_optimizer.check_number(fn, "power", power, 0.0)  # < 0: inf at step N (Transformers: 1 / 0)
   if not learning_rate > lr_end:
     raise ValueError(f"{checks._name(fn)}: `lr_end` ({lr_end}) must be smaller than the initial lr "
                      f"`learning_rate` ({learning_rate}).")

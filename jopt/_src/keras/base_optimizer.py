@@ -24,10 +24,10 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
+from jopt._src.transforms import clipping
 
 
 class KerasOptimizerState(NamedTuple):
@@ -117,9 +117,9 @@ def _clipper(clipnorm: Any, clipvalue: Any, global_clipnorm: Any) -> Optional[Ca
   if clipnorm is not None and not is_known_zero(clipnorm):
     return lambda g: numerics.tree_map(lambda x: clip_leaf_by_norm(x, clipnorm), g)
   if global_clipnorm is not None and not is_known_zero(global_clipnorm):
-    tx = jopt.clip_by_global_norm(global_clipnorm)
+    tx = clipping.clip_by_global_norm(global_clipnorm)
   elif clipvalue is not None and not is_known_zero(clipvalue):
-    tx = jopt.clip(clipvalue)
+    tx = clipping.clip(clipvalue)
   else:
     return None
   return lambda g: tx.update(g, base.EmptyState())[0]

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jopt._src import base
 from jopt._src import checks
 from jopt._src import numerics
-from jopt._src.keras import conventions
+from jopt._src.keras import base_optimizer
 
 
 class HfAdafactorState(NamedTuple):
@@ -102,11 +102,11 @@ def adafactor(
   eps = checks.check_sequence(fn, "eps", eps, 2)
   checks.check_nonnegative(fn, "eps[0]", eps[0], required=True)
   checks.check_nonnegative(fn, "eps[1]", eps[1], required=True)
-  conventions.check_number(fn, "clip_threshold", clip_threshold, 0.0, low_inclusive=False)
-  conventions.check_number(fn, "decay_rate", decay_rate, None, 0.0)
+  base_optimizer.check_number(fn, "clip_threshold", clip_threshold, 0.0, low_inclusive=False)
+  base_optimizer.check_number(fn, "decay_rate", decay_rate, None, 0.0)
   if beta1 is not None:
-    conventions.check_number(fn, "beta1", beta1, 0.0, 1.0, high_inclusive=False)
-  conventions.check_number(fn, "weight_decay", weight_decay, 0.0)
+    base_optimizer.check_number(fn, "beta1", beta1, 0.0, 1.0, high_inclusive=False)
+  base_optimizer.check_number(fn, "weight_decay", weight_decay, 0.0)
   eps1, eps2 = float(eps[0]), float(eps[1])
   f32 = jnp.float32
 

@@ -16,16 +16,19 @@ from typing import Any, Optional, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-import jopt
 from jopt._src import base
 from jopt._src import checks
-from jopt._src.keras import conventions
+from jopt._src.keras import base_optimizer
+from jopt._src.schedules import cosine as cosine_lib
+from jopt._src.schedules import exponential
+from jopt._src.schedules import join
+from jopt._src.schedules import polynomial
 
 
 def _check_steps(fn: str, name: str, value: Any, whole: bool = True) -> None:
   """Keras's check `value > 0` (Keras: "Argument `decay_steps` must be > 0"); a whole number where
   Keras documents "a Python integer" (`whole`), any positive number otherwise."""
-  conventions.check_number(fn, name, value, 0.0, low_inclusive=False)
+  base_optimizer.check_number(fn, name, value, 0.0, low_inclusive=False)
   if whole and checks.concrete_value(value) is not None:
     checks.check_whole(fn, name, value, 1)
 
@@ -70,12 +73,12 @@ def exponential_decay(
     A schedule `count -> lr` (float32).
   """
   fn = "jopt.keras.exponential_decay"
-  conventions.check_number(fn, "initial_learning_rate", initial_learning_rate)
+  base_optimizer.check_number(fn, "initial_learning_rate", initial_learning_rate)
   _check_steps(fn, "decay_steps", decay_steps)
-  conventions.check_number(fn, "decay_rate", decay_rate, 0.0, low_inclusive=False)
+  base_optimizer.check_number(fn, "decay_rate", decay_rate, 0.0, low_inclusive=False)
   checks.check_bool(fn, "staircase", staircase)
   _check_name(fn, name)
-  return jopt.exponential_decay(initial_learning_rate, decay_steps, decay_rate, staircase=staircase)
+  return exponential.exponential_decay(initial_learning_rate, decay_steps, decay_rate, staircase=staircase)
 
 
 @checks.public
@@ -104,12 +107,12 @@ def inverse_time_decay(
     A schedule `count -> lr` (float32).
   """
   fn = "jopt.keras.inverse_time_decay"
-  conventions.check_number(fn, "initial_learning_rate", initial_learning_rate)
+  base_optimizer.check_number(fn, "initial_learning_rate", initial_learning_rate)
   _check_steps(fn, "decay_steps", decay_steps)
-  conventions.check_number(fn, "decay_rate", decay_rate, 0.0)
+  base_optimizer.check_number(fn, "decay_rate", decay_rate, 0.0)
   checks.check_bool(fn, "staircase", staircase)
   _check_name(fn, name)
-  return jopt.inverse_time_decay(initial_learning_rate, decay_steps, decay_rate, staircase)
+  return exponential.inverse_time_decay(initial_learning_rate, decay_steps, decay_rate, staircase)
 
 
 @checks.public
@@ -144,9 +147,9 @@ def piecewise_constant_decay(
         f"{fn}: `boundaries` must have one element fewer than `values`, got "
         f"{len(boundaries)} boundaries {boundaries!r} and {len(values)} values {values!r}.")
   for i, b in enumerate(boundaries):
-    conventions.check_number(fn, f"boundaries[{i}]", b)
+    base_optimizer.check_number(fn, f"boundaries[{i}]", b)
   for i, v in enumerate(values):
-    conventions.check_number(fn, f"values[{i}]", v)
+    base_optimizer.check_number(fn, f"values[{i}]", v)
   if any(not b < a for b, a in zip(boundaries[:-1], boundaries[1:])):
     raise ValueError(f"{fn}: `boundaries` must be strictly increasing, got {boundaries!r}.")
   _check_name(fn, name)
@@ -216,15 +219,15 @@ def polynomial_decay(
     A schedule `count -> lr` (float32).
   """
   fn = "jopt.keras.polynomial_decay"
-  conventions.check_number(fn, "initial_learning_rate", initial_learning_rate)
+  base_optimizer.check_number(fn, "initial_learning_rate", initial_learning_rate)
   _check_steps(fn, "decay_steps", decay_steps)
-  conventions.check_number(fn, "end_learning_rate", end_learning_rate)
-  conventions.check_number(fn, "power", power, 0.0)
+  base_optimizer.check_number(fn, "end_learning_rate", end_learning_rate)
+  base_optimizer.check_number(fn, "power", power, 0.0)
   checks.check_bool(fn, "cycle", cycle)
   _check_name(fn, name)
   if cycle:
     return _polynomial_cycle(initial_learning_rate, decay_steps, end_learning_rate, power)
-  return jopt.polynomial_schedule(initial_learning_rate, end_learning_rate, power, decay_steps)
+  return polynomial.polynomial_schedule(initial_learning_rate, end_learning_rate, power, decay_steps)
 
 
 @checks.public
@@ -260,20 +263,20 @@ def cosine_decay(
     A schedule `count -> lr` (float32).
   """
   fn = "jopt.keras.cosine_decay"
-  conventions.check_number(fn, "initial_learning_rate", initial_learning_rate)
+  base_optimizer.check_number(fn, "initial_learning_rate", initial_learning_rate)
   _check_steps(fn, "decay_steps", decay_steps)
-  conventions.check_number(fn, "alpha", alpha)
+  base_optimizer.check_number(fn, "alpha", alpha)
   _check_name(fn, name)
-  conventions.check_number(fn, "warmup_steps", warmup_steps, 0.0)
+  base_optimizer.check_number(fn, "warmup_steps", warmup_steps, 0.0)
   checks.check_whole(fn, "warmup_steps", warmup_steps, 0)
   if warmup_target is None:
-    return jopt.cosine_decay_schedule(initial_learning_rate, decay_steps, alpha)
-  conventions.check_number(fn, "warmup_target", warmup_target)
-  decay = jopt.cosine_decay_schedule(warmup_target, decay_steps, alpha)
+    return cosine_lib.cosine_decay_schedule(initial_learning_rate, decay_steps, alpha)
+  base_optimizer.check_number(fn, "warmup_target", warmup_target)
+  decay = cosine_lib.cosine_decay_schedule(warmup_target, decay_steps, alpha)
   if float(warmup_steps) == 0:
     return decay
-  warmup = jopt.linear_schedule(initial_learning_rate, warmup_target, warmup_steps)
-  return jopt.join_schedules([warmup, decay], [warmup_steps])
+  warmup = polynomial.linear_schedule(initial_learning_rate, warmup_target, warmup_steps)
+  return join.join_schedules([warmup, decay], [warmup_steps])
 
 
 @checks.public
@@ -312,11 +315,11 @@ def cosine_decay_restarts(
     A schedule `count -> lr` (float32).
   """
   fn = "jopt.keras.cosine_decay_restarts"
-  conventions.check_number(fn, "initial_learning_rate", initial_learning_rate)
+  base_optimizer.check_number(fn, "initial_learning_rate", initial_learning_rate)
   _check_steps(fn, "first_decay_steps", first_decay_steps, whole=False)  # "a Python number"
-  conventions.check_number(fn, "t_mul", t_mul, 0.0, low_inclusive=False)
-  conventions.check_number(fn, "m_mul", m_mul)
-  conventions.check_number(fn, "alpha", alpha)
+  base_optimizer.check_number(fn, "t_mul", t_mul, 0.0, low_inclusive=False)
+  base_optimizer.check_number(fn, "m_mul", m_mul)
+  base_optimizer.check_number(fn, "alpha", alpha)
   _check_name(fn, name)
   first = float(first_decay_steps)
   t_mul_f = jnp.float32(t_mul)
