@@ -57,7 +57,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
   except ValueError:
     widths = ()
   if not widths or min(widths) < 1:
-    raise ConfigError(f"config.hidden must be comma-separated positive widths like '128,64', got {text!r}.")
+    raise ConfigError(f"--config.hidden: must be comma-separated positive widths like '128,64', got {text!r}.")
   return widths
 
 
@@ -73,9 +73,10 @@ def build(name: str, num_outputs: int, input_shape: tuple[int, ...], hidden: str
     return MLP(num_outputs, parse_hidden(hidden))
   if name == "cnn":
     if len(input_shape) != 3:
-      raise ConfigError(f"model 'cnn' needs image inputs [H, W, C], this dataset has {input_shape}.")
+      raise ConfigError(f"--config.model: model 'cnn' needs image inputs [H, W, C], this dataset has "
+                        f"{input_shape}.")
     return CNN(num_outputs)
-  raise ConfigError(f"unknown model {name!r}; valid choices: {', '.join(MODELS)}.")
+  raise ConfigError(f"--config.model: unknown model {name!r}; valid choices: {', '.join(MODELS)}.")
 
 
 def count_params(params) -> int:

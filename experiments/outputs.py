@@ -26,17 +26,22 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
 class MetricsWriter:
   """Appends one JSON object per line to metrics.jsonl.
 
-  On resume from step `start_step`, records after that step (written by the run
-  that was killed) are dropped first, so a resumed run's file reads like an
-  uninterrupted run's.
+  On resume from the checkpoint at step `start_step`, records after that step
+  (written by the run that was stopped) are dropped first, and at step 0 (no
+  checkpoint yet) all of them, so a resumed run's file reads like an uninterrupted
+  run's whatever the crash point: no record twice.
   """
 
-  def __init__(self, workdir: str, start_step: int):
+  def __init__(self, workdir: str, start_step: int, records: Optional[Sequence[Mapping[str, Any]]] = None):
     self.path = os.path.join(workdir, METRICS)
-    kept = [r for r in read_metrics(workdir) if r["step"] <= start_step]
-    with open(self.path, "w") as f:
+    if records is None:
+      records = read_metrics(workdir)
+    kept = [r for r in records if r["step"] <= start_step] if start_step > 0 else []
+    tmp = f"{self.path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:  # then renamed: a crash here leaves the old file whole
       for r in kept:
         f.write(json.dumps(r) + "\n")
+    os.replace(tmp, self.path)
     self._file = open(self.path, "a")
 
   def write(self, record: Mapping[str, Any]) -> None:
@@ -47,6 +52,16 @@ class MetricsWriter:
 
   def close(self) -> None:
     self._file.close()
+
+
+class NullWriter:
+  """The metrics writer of a multi-host run's processes other than 0: they write nothing."""
+
+  def write(self, record: Mapping[str, Any]) -> None:
+    del record
+
+  def close(self) -> None:
+    pass
 
 
 def series(records: Iterable[Mapping[str, Any]], key: str, x: str = "step") -> tuple[list, list]:

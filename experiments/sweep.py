@@ -44,7 +44,7 @@ flags.DEFINE_boolean("vmap", True, "Train all trials as one vmapped program (els
 _TOOL = "experiments.sweep"
 # Config fields a sweep does not support (every trial is one plain optimizer): must keep their default.
 _UNSUPPORTED = ("schedule", "base_batch_size", "l1", "l2", "clip_norm", "prune_sparsity", "quantize_int8",
-                "distill_from", "early_stopping_patience")
+                "distill_from", "early_stopping_patience", "flat", "nan_policy")
 
 
 class SpecError(ConfigError):

@@ -1,10 +1,12 @@
 """The one training loop every experiment uses: `train_and_evaluate(config, workdir)`.
 
-It validates the config (nothing is written on a bad one), writes config.json,
-resumes from the latest orbax checkpoint in `<workdir>/checkpoints` if there is
-one, trains with `jopt.make_train_step`, logs metrics.jsonl, evaluates on the
-validation and test splits, checkpoints, optionally stops early, and ends with
-PNG plots and a summary table.
+It validates the config, the data and the workdir (nothing is written on a bad
+one), locks the workdir, writes config.json, resumes from the newest intact orbax
+checkpoint in `<workdir>/checkpoints` if there is one, trains with
+`jopt.make_train_step` (a non-finite loss stops the run under
+`config.nan_policy="raise"`), logs metrics.jsonl, evaluates on the validation and
+test splits, checkpoints (with a checksum each), optionally stops early, and ends
+with PNG plots and a summary table.
 
 `python -m experiments.train` is the same command as `python -m experiments.main`
 (see its `--help`).
@@ -12,6 +14,7 @@ PNG plots and a summary table.
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -30,11 +33,14 @@ from experiments import models
 from experiments import optimizers
 from experiments import outputs
 from experiments import pruning
+from experiments import workdir as workdir_lib
 from experiments.configs import default
 from experiments.errors import ConfigError
+from experiments.errors import RunError
 
 # config.json fields that do not change the numbers: a rerun may differ in them.
-_COSMETIC = ("progress",)
+_COSMETIC = ("progress", "nan_policy")  # nan_policy: the same numbers until a non-finite step
+NAN_POLICIES = ("raise", "skip", "ignore")
 
 
 @dataclasses.dataclass
@@ -62,6 +68,22 @@ class Setup:
     out.update({k: v[idx] for k, v in self.extra_train.items()})
     return out
 
+  def params_of(self, state: Any) -> Any:
+    """The params tree of a training state (the flat step's buffers as a tree)."""
+    if self.config.flat:
+      return self.trainer.params(state)
+    return self.trainer.unreplicate(state).params
+
+  def tree_state(self, state: Any) -> Any:
+    """What a checkpoint holds: the tree step's state (a flat run's converted), on one device."""
+    if self.config.flat:
+      return self.trainer.tree_state_from_flat(state)
+    return self.trainer.unreplicate(state)
+
+  def from_tree_state(self, state: Any) -> Any:
+    """A restored tree state as this run's step takes it."""
+    return self.trainer.flat_state_from_tree(state) if self.config.flat else state
+
   def evaluate_all(self, params: Any) -> dict[str, float]:
     """`train_/val_/test_` loss (and accuracy) of `params`."""
     splits = (("train", self.data.train), ("val", self.data.val), ("test", self.data.test))
@@ -73,6 +95,59 @@ def _check(cond: bool, msg: str) -> None:
     raise ConfigError(msg)
 
 
+def _kind(value: Any) -> str:
+  return f"{value!r} ({type(value).__name__})"
+
+
+# Ranges of the numeric fields: (low, low inclusive, high, high inclusive); None = unbounded.
+_RANGES = {
+    "batch_size": (1, True, None, False), "epochs": (0, True, None, False), "steps": (0, True, None, False),
+    "seed": (0, True, 2**32, False), "devices": (1, True, None, False), "eval_every": (0, True, None, False),
+    "log_every": (1, True, None, False), "checkpoint_every": (0, True, None, False),
+    "base_batch_size": (0, True, None, False), "l1": (0, True, None, False), "l2": (0, True, None, False),
+    "clip_norm": (0, True, None, False), "early_stopping_patience": (0, True, None, False),
+    "early_stopping_min_delta": (0, True, None, False), "prune_sparsity": (0, True, 1, False),
+    "prune_begin": (0, True, None, False), "prune_end": (0, True, None, False),
+    "prune_every": (1, True, None, False), "distill_temperature": (0, False, None, False),
+    "distill_alpha": (0, True, 1, True),
+}
+_CHOICES = {"lr_scaling": ("linear", "sqrt"), "nan_policy": NAN_POLICIES}
+
+
+def check_values(config: Any) -> None:
+  """Every field holds its default's type (a bool a bool, an int an int, a float a finite number)
+  and lies in its range; the first bad one is a `ConfigError` naming `--config.FIELD`."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  for field, like in default.get_config().items():
+    value = config[field]
+    flag = f"--config.{field}"
+    if isinstance(like, bool):
+      _check(isinstance(value, (bool, np.bool_)), f"{flag}: must be true or false, got {_kind(value)}.")
+    elif isinstance(like, int):
+      _check(isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)),
+             f"{flag}: must be an integer, got {_kind(value)}.")
+    elif isinstance(like, float):
+      _check(isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)),
+             f"{flag}: must be a number, got {_kind(value)}.")
+      _check(math.isfinite(value), f"{flag}: must be finite, got {value!r}.")
+    elif isinstance(like, str):
+      _check(isinstance(value, str), f"{flag}: must be a string, got {_kind(value)}.")
+    elif isinstance(like, ml_collections.ConfigDict):
+      _check(isinstance(value, (ml_collections.ConfigDict, dict)),
+             f"{flag}: must be a dict of arguments by name (e.g. --{flag[2:]}.NAME=VALUE), got {_kind(value)}.")
+    if field in _RANGES:
+      low, low_in, high, high_in = _RANGES[field]
+      ok = (value >= low if low_in else value > low) and (high is None or (value <= high if high_in else value < high))
+      if not ok:
+        lo = ("[" if low_in else "(") + str(low)
+        hi = "inf)" if high is None else (str(high) + ("]" if high_in else ")"))
+        raise ConfigError(f"{flag}: must be in {lo}, {hi}, got {value!r}.")
+    if field in _CHOICES:
+      _check(value in _CHOICES[field], f"{flag}: must be one of {', '.join(_CHOICES[field])}, got {value!r}.")
+  _check(config.epochs > 0 or config.steps > 0,
+         f"--config.epochs: config.epochs or config.steps must be > 0, got {config.epochs} and {config.steps}.")
+
+
 def check_fields(config: Any) -> None:
   """Refuses fields that the default config does not have (a typo in `--config.epoch=5` would be ignored)."""
   known = set(default.get_config())
@@ -81,24 +156,31 @@ def check_fields(config: Any) -> None:
     import difflib  # pylint: disable=g-import-not-at-top
     hints = [f"{k} (did you mean {', '.join(difflib.get_close_matches(k, known, 3))}?)"
              if difflib.get_close_matches(k, known, 3) else k for k in unknown]
-    raise ConfigError(f"unknown config field(s): {', '.join(hints)}; the fields are documented in "
-                      "experiments/configs/default.py.")
+    raise ConfigError(f"--config.{unknown[0]}: unknown config field(s): {', '.join(hints)}; the fields are "
+                      "documented in experiments/configs/default.py.")
 
 
 def _teacher_logits(c, data: data_lib.Dataset) -> np.ndarray:
   """The finished run in `c.distill_from`: its model (from config.json) on this dataset's training split."""
   teacher_dir = os.path.expanduser(c.distill_from)
-  path = os.path.join(teacher_dir, outputs.CONFIG)
-  _check(os.path.exists(path), f"config.distill_from={c.distill_from!r}: no config.json there (run the teacher first).")
-  with open(path) as f:
-    tc = json.load(f)
+  flag = "--config.distill_from"
+  _check(os.path.exists(os.path.join(teacher_dir, outputs.CONFIG)),
+         f"{flag}: {c.distill_from!r} has no config.json (run the teacher first).")
+  try:
+    tc = workdir_lib.read_config(teacher_dir)
+  except ConfigError as e:
+    raise ConfigError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
   _check(tc["dataset"] == c.dataset,
-         f"config.distill_from: the teacher was trained on {tc['dataset']!r}, not {c.dataset!r}.")
-  _check(data.task == "classification", "config.distill_from needs a classification dataset.")
+         f"{flag}: the teacher was trained on {tc['dataset']!r}, not {c.dataset!r}.")
+  _check(data.task == "classification", f"{flag}: distillation needs a classification dataset.")
   teacher = models.build(tc["model"], data.num_outputs, data.input_shape, tc["hidden"])
   params = teacher.init(jax.random.key(0), data.train.x[:1])["params"]
-  restored = checkpoints.restore_params(teacher_dir, params)
-  _check(restored is not None, f"config.distill_from={c.distill_from!r}: no checkpoint there.")
+  try:
+    restored = checkpoints.restore_params(teacher_dir, params)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConfigError(f"{flag}: the checkpoint in {c.distill_from!r} does not fit the teacher's model "
+                      f"({type(e).__name__}).") from None
+  _check(restored is not None, f"{flag}: {c.distill_from!r} has no intact checkpoint.")
   apply = jax.jit(lambda p, x: teacher.apply({"params": p}, x))
   return np.concatenate([np.asarray(apply(restored, data.train.x[i:i + 2048]))
                          for i in range(0, len(data.train), 2048)])
@@ -111,29 +193,27 @@ def build(c) -> Setup:
     ConfigError: any bad setting, with the valid choices or range.
   """
   check_fields(c)
-  _check(c.epochs > 0 or c.steps > 0, f"config.epochs or config.steps must be > 0, got {c.epochs} and {c.steps}.")
-  _check(c.steps >= 0, f"config.steps must be >= 0, got {c.steps}.")
-  _check(c.devices >= 1, f"config.devices must be >= 1, got {c.devices}.")
-  _check(c.log_every >= 1, f"config.log_every must be >= 1, got {c.log_every}.")
-  _check(c.eval_every >= 0 and c.checkpoint_every >= 0, "config.eval_every and config.checkpoint_every must be >= 0.")
-  _check(c.lr_scaling in ("linear", "sqrt"), f"config.lr_scaling must be linear or sqrt, got {c.lr_scaling!r}.")
+  check_values(c)
   data = data_lib.load(c.dataset, c.data_dir)
   batches = data_lib.Batches(len(data.train), c.batch_size, c.seed)
   spe = batches.steps_per_epoch
   total = c.steps or c.epochs * spe
   if c.devices > 1:
     _check(jax.device_count() >= c.devices,
-           f"config.devices={c.devices} but only {jax.device_count()} device(s) are visible.")
+           f"--config.devices: {c.devices} but only {jax.device_count()} device(s) are visible.")
     _check(c.batch_size % c.devices == 0,
-           f"config.batch_size={c.batch_size} must be divisible by config.devices={c.devices}.")
+           f"--config.batch_size: {c.batch_size} must be divisible by config.devices={c.devices}.")
+  tx = optimizers.build(c, total, spe)
   model = models.build(c.model, data.num_outputs, data.input_shape, c.hidden)
   params = model.init(jax.random.key(c.seed), data.train.x[:1])["params"]
-  tx = optimizers.build(c, total, spe)
+  try:  # traced, not compiled: an optimizer that cannot update these params fails here, not at step 1
+    jax.eval_shape(lambda p: tx.update(p, tx.init(p), p), params)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConfigError(f"--config.optimizer: {c.optimizer!r} cannot update this model's params "
+                      f"({type(e).__name__}: {' '.join(str(e).split())[:300]}).") from None
 
   extra: dict[str, np.ndarray] = {}
   if c.distill_from:
-    _check(c.distill_temperature > 0, f"config.distill_temperature must be > 0, got {c.distill_temperature}.")
-    _check(0 <= c.distill_alpha <= 1, f"config.distill_alpha must be in [0, 1], got {c.distill_alpha}.")
     extra["teacher_logits"] = _teacher_logits(c, data)
   regression = data.task == "regression"
 
@@ -146,11 +226,16 @@ def build(c) -> Setup:
                                       c.distill_alpha)
     return models.cross_entropy(out, batch["y"])
 
-  if c.devices > 1:
-    mesh = Mesh(np.array(jax.devices()[:c.devices]), ("data",))
-    trainer = jopt.make_train_step(loss_fn, tx, parallel="mesh", mesh=mesh)
-  else:
-    trainer = jopt.make_train_step(loss_fn, tx)
+  options = dict(nan_policy=c.nan_policy, flat=bool(c.flat))
+  try:
+    if c.devices > 1:
+      mesh = Mesh(np.array(jax.devices()[:c.devices]), ("data",))
+      trainer = jopt.make_train_step(loss_fn, tx, parallel="mesh", mesh=mesh, **options)
+    else:
+      trainer = jopt.make_train_step(loss_fn, tx, **options)
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"--config.{'flat' if c.flat else 'optimizer'}: jopt.make_train_step refuses this run "
+                      f"({' '.join(str(e).split())}).") from None
 
   chunk = 512  # every split is evaluated in padded chunks of this size: one compile per run
 
@@ -184,7 +269,7 @@ def build(c) -> Setup:
           c.early_stopping_patience, c.early_stopping_min_delta, mode="min", keep_best_params=True
       )
     except ValueError as e:
-      raise ConfigError(str(e)) from None
+      raise ConfigError(f"--config.early_stopping_patience: {e}") from None
   return Setup(
       config=c, data=data, model=model, params=params, tx=tx, trainer=trainer, batches=batches,
       total_steps=total, eval_every=c.eval_every or spe, checkpoint_every=c.checkpoint_every or spe,
@@ -196,22 +281,30 @@ def _config_dict(config: Any) -> dict[str, Any]:
   return json.loads(config.to_json()) if hasattr(config, "to_json") else dict(config)
 
 
-def _check_workdir(workdir: str, config: dict[str, Any]) -> None:
-  """An existing workdir must hold the same config (it is resumed); else refuse before writing anything."""
-  path = os.path.join(workdir, outputs.CONFIG)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = json.load(f)
+def _check_workdir(workdir: str, config: dict[str, Any]) -> list[dict[str, Any]]:
+  """What a run may find in its workdir: nothing of ours, or a run of the same config (it is resumed).
+
+  Reads only. Returns the records of its metrics.jsonl.
+
+  Raises:
+    ConfigError: our outputs without a config.json, a config.json or metrics.jsonl this
+      launcher cannot have written, or a run with a different config.
+  """
+  if not os.path.isdir(workdir):
+    return []
+  old = workdir_lib.read_config(workdir)
+  if old is None:
+    return workdir_lib.read_records(workdir)  # none: read_config refuses our outputs without config.json
   # A field added to the config since that run was written counts as its default there.
   old = {**_config_dict(default.get_config()), **old}
   diff = sorted(k for k in set(old) | set(config) if k not in _COSMETIC and old.get(k) != config.get(k))
   if diff:
     raise ConfigError(
-        f"workdir {workdir!r} holds a run with a different config (differs in: "
+        f"--workdir: {workdir!r} holds a run with a different config (differs in: "
         + ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in diff)
         + "); rerun with the same config to resume, or use a new --workdir."
     )
+  return workdir_lib.read_records(workdir)
 
 
 def _learning_rate(metrics: dict[str, Any]) -> Optional[float]:
@@ -222,11 +315,13 @@ def _learning_rate(metrics: dict[str, Any]) -> Optional[float]:
 
 
 def _read_summary(workdir: str) -> Optional[dict[str, Any]]:
-  path = os.path.join(workdir, outputs.SUMMARY)
-  if not os.path.exists(path):
+  """The summary.json of a finished run (None if absent or unreadable: it is rewritten at the end)."""
+  try:
+    with open(os.path.join(workdir, outputs.SUMMARY), encoding="utf-8") as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
     return None
-  with open(path) as f:
-    return json.load(f)
+  return summary if isinstance(summary, dict) else None
 
 
 def train_and_evaluate(
@@ -251,36 +346,58 @@ def train_and_evaluate(
     int8 results when asked for, wall time.
 
   Raises:
-    ConfigError: a bad setting, before anything is written.
+    ConfigError: a bad setting, data file or workdir, before anything is written; or a
+      workdir in use by another launch (`<workdir>/.lock`).
+    RunError: a non-finite loss or gradient under `config.nan_policy="raise"`; the last
+      good checkpoint is kept.
   """
   start = time.time()
-  workdir = os.path.expanduser(workdir)
   if "example" in config:
-    raise ConfigError("this is a worked example's config (it has `example`): run it with "
+    raise ConfigError("--config: this is a worked example's config (it has `example`): run it with "
                       "`python -m experiments.main` or experiments.variants.run.")
+  workdir = workdir_lib.check_path(workdir)
   cfg = _config_dict(config)
-  setup = build(config)
-  _check_workdir(workdir, cfg)
-  previous = _read_summary(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, outputs.CONFIG), "w") as f:
-    json.dump(cfg, f, indent=2, sort_keys=True)
+  setup = build(config)  # the config first: a typo is reported as such, not as another run's config
+  _check_workdir(workdir, cfg)  # before anything is written; again under the lock below
+  lead = jax.process_index() == 0  # a multi-host run's other processes write nothing but their checkpoint shards
+  lock = workdir_lib.acquire(workdir) if lead else None
+  try:
+    return _train(setup, cfg, workdir, lead, start, step_hook)
+  finally:
+    if lock is not None:
+      lock.release()
 
+
+def _train(setup: Setup, cfg: dict[str, Any], workdir: str, lead: bool, start: float,
+           step_hook: Optional[Callable[[int], None]]) -> dict[str, Any]:
+  """`train_and_evaluate` once the run is validated and its workdir locked."""
+  config = setup.config
+  records = _check_workdir(workdir, cfg)
+  previous = _read_summary(workdir)
   trainer, total = setup.trainer, setup.total_steps
   state = trainer.init(setup.params)
   stop_state = setup.stopper.init(setup.params) if setup.stopper else None
-  mgr = checkpoints.manager(workdir)
-  first = 0
-  if mgr.latest_step() is not None:
-    first = int(mgr.latest_step())
-    like = {"state": trainer.unreplicate(state)}
-    if stop_state is not None:
-      like["stopper"] = stop_state
-    item = checkpoints.restore(mgr, first, like)
-    state, stop_state = item["state"], item.get("stopper")
+  like = {"state": setup.tree_state(state)}
+  if stop_state is not None:
+    like["stopper"] = stop_state
+  try:  # a corrupt checkpoint is moved to checkpoints.corrupt/ (the only write before config.json)
+    first, item = checkpoints.restore_latest(workdir, like, quarantine=lead)
+  except ValueError as e:
+    raise ConfigError(f"--workdir: {e}; use a new --workdir.") from None
+  if jax.process_count() > 1:  # every process resumes from the step process 0 kept
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices("experiments.train: checkpoints verified")
+  if item is not None:
+    state, stop_state = setup.from_tree_state(item["state"]), item.get("stopper")
+    workdir_lib.check_records(workdir, records, first, workdir_lib.expected_records(
+        first, total, config.log_every, setup.eval_every))
     logging.info("resumed %s from the checkpoint at step %d", workdir, first)
-  writer = outputs.MetricsWriter(workdir, first)
+  if lead:
+    workdir_lib.write_json(os.path.join(workdir, outputs.CONFIG), cfg, sort_keys=True)
+  mgr = checkpoints.manager(workdir)
+  writer = outputs.MetricsWriter(workdir, first, records) if lead else outputs.NullWriter()
   spe = setup.batches.steps_per_epoch
+  saved = [first] if item is not None else []
 
   def evaluate(step: int, params: Any) -> dict[str, Any]:
     rec: dict[str, Any] = {"step": step, "epoch": step / spe, **setup.evaluate_all(params)}
@@ -288,10 +405,11 @@ def train_and_evaluate(
     return rec
 
   def save(step: int) -> None:
-    item = {"state": trainer.unreplicate(state)}
+    item = {"state": setup.tree_state(state)}
     if stop_state is not None:
       item["stopper"] = stop_state
-    checkpoints.save(mgr, step, item)
+    checkpoints.save(mgr, step, item, write_checksum=lead)
+    saved.append(step)
 
   stopped = stop_state is not None and bool(stop_state.should_stop)
   last_eval = None
@@ -319,20 +437,27 @@ def train_and_evaluate(
       if step_hook is not None:
         step_hook(step)
       if step % setup.eval_every == 0 or step == total:
-        params = trainer.unreplicate(state).params
+        params = setup.params_of(state)
         last_eval = evaluate(step, params)
         if stop_state is not None:
           stop_state = setup.stopper.update(last_eval["val_loss"], stop_state, params)
           stopped = bool(stop_state.should_stop)
       if step % setup.checkpoint_every == 0 or step == total or stopped:
         save(step)
+  except jopt.NonFiniteError as e:  # nan_policy="raise": the last good checkpoint stays as it is
+    where = (f"the last good checkpoint, step {saved[-1]} in {os.path.join(workdir, checkpoints.DIRNAME)}, is "
+             "kept (a rerun resumes from it)" if saved else "no checkpoint was written before it")
+    raise RunError(
+        f"training diverged: non-finite {e.metric} ({e.value}) at step {e.step + 1} (config.nan_policy=raise); "
+        f"{where}; lower --config.learning_rate, add --config.clip_norm, check the data, or set "
+        "--config.nan_policy=skip.") from None
   finally:  # also when a step raises: finish the checkpoint in flight, keep the records written
     bar.close()
     mgr.wait_until_finished()
     mgr.close()
     writer.close()
 
-  params = trainer.unreplicate(state).params
+  params = setup.params_of(state)
   summary: dict[str, Any] = {"step": step, "epochs": round(step / spe, 3)}
   if stop_state is not None:
     best = int(stop_state.best_step)
@@ -345,6 +470,10 @@ def train_and_evaluate(
     last_eval = setup.evaluate_all(params)
   summary.update({k: v for k, v in last_eval.items() if k not in ("step", "epoch")})
   summary["params"] = models.count_params(params)
+  counted = setup.tree_state(state).nonfinite_steps
+  nonfinite = int(np.max(jax.device_get(counted))) if counted is not None else 0
+  if nonfinite:
+    summary["nonfinite_steps"] = nonfinite
   if config.prune_sparsity or config.quantize_int8:
     summary["sparsity"] = pruning.sparsity_of(params)
   if config.quantize_int8:
@@ -353,11 +482,11 @@ def train_and_evaluate(
     summary.update({f"{k}_kib": v / 1024 for k, v in sizes.items()})
   # A rerun of a finished run keeps the wall time of the run that did the training.
   summary["wall_s"] = previous["wall_s"] if previous and "wall_s" in previous else round(time.time() - start, 2)
-  outputs.plot_run(workdir, outputs.read_metrics(workdir))
-  with open(os.path.join(workdir, outputs.SUMMARY), "w") as f:
-    json.dump(summary, f, indent=2)
+  if lead:
+    outputs.plot_run(workdir, outputs.read_metrics(workdir))
+    workdir_lib.write_json(os.path.join(workdir, outputs.SUMMARY), summary)
   logging.info("finished %s: %s", workdir, json.dumps(summary))
-  if config.progress:
+  if config.progress and lead:
     print(outputs.table([{"metric": k, "value": v} for k, v in summary.items()]))
   return summary
 
@@ -366,7 +495,7 @@ def final_params(workdir: str, like: Any) -> Any:
   """The params of a finished run (its latest checkpoint), shaped like `like`."""
   params = checkpoints.restore_params(os.path.expanduser(workdir), like)
   if params is None:
-    raise ConfigError(f"{workdir!r} has no checkpoint.")
+    raise ConfigError(f"--workdir: {workdir!r} has no intact checkpoint.")
   return params
 
 

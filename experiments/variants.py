@@ -22,6 +22,7 @@ from typing import Any
 from experiments import compare
 from experiments import outputs
 from experiments import train
+from experiments import workdir as workdir_lib
 from experiments.errors import ConfigError
 
 
@@ -38,7 +39,8 @@ def _variant_config(config: Any, overrides: dict[str, Any], workdir: str, dirs: 
       if k in ("optimizer_kwargs", "schedule_kwargs"):
         child[k].update(v)
       elif k not in child:
-        raise ConfigError(f"variant override {k!r} is not a config field (see experiments/configs/default.py).")
+        raise ConfigError(f"--config: variant override {k!r} is not a config field (see "
+                          "experiments/configs/default.py).")
       else:
         child[k] = v
     if child.distill_from in dirs:  # an earlier variant of this example: the teacher
@@ -62,18 +64,21 @@ def run(config: Any, workdir: str, docs: str = "") -> list[dict[str, Any]]:
     ConfigError: a bad setting in some variant, before that variant writes anything.
   """
   ex = config.example
-  workdir = os.path.expanduser(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  rows, curves, dirs = [], {}, []
-  for v in ex.variants:
-    run_dir = v["dir"] or slug(v["label"])
-    child = _variant_config(config, v["config"], workdir, dirs)
-    dirs.append(run_dir)
+  workdir = workdir_lib.check_path(workdir)
+  children, dirs = [], []
+  for v in ex.variants:  # every variant's fields checked before the first one trains
+    children.append(_variant_config(config, v["config"], workdir, dirs))
+    dirs.append(v["dir"] or slug(v["label"]))
+    train.check_fields(children[-1])
+    train.check_values(children[-1])
+  rows, curves = [], {}
+  for v, child, run_dir in zip(ex.variants, children, dirs):
     print(f"[{v['label']}] training in {os.path.join(workdir, run_dir)}", file=sys.stderr)
     train.train_and_evaluate(child, os.path.join(workdir, run_dir))
     r = compare.load_run(os.path.join(workdir, run_dir))
     rows.append(compare.row(r, ex.columns, label=v["label"], fixed=v["row"]))
     curves[v["legend"] or v["label"]] = r.records
+  os.makedirs(workdir, exist_ok=True)
   png = os.path.join(workdir, f"{ex.name}.png")
   if ex.plot.kind == "curves":
     outputs.plot_comparison(curves, ex.plot.panels, png, x=ex.plot.x, title=ex.plot.title)

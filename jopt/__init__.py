@@ -131,6 +131,7 @@ from jopt._src.transforms.rms import scale_by_stddev
 # --- training steps ---
 from jopt._src.train.distributed import ProcessInfo
 from jopt._src.train.distributed import initialize_distributed
+from jopt._src.train.distributed import report_failure
 from jopt._src.train.distributed import process_batch_slice
 from jopt._src.train.distributed import process_info
 from jopt._src.train.mesh import make_global_batch
@@ -522,6 +523,7 @@ __all__ = [
     "radam",
     "random_search",
     "reduce_on_plateau",
+    "report_failure",
     "rmsprop",
     "rprop",
     "safe_increment",

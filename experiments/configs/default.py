@@ -6,8 +6,12 @@ r"""The default experiment: Adam (lr 0.002) on scikit-learn's 8x8 digits with th
 
 Every field below can be overridden on the command line as `--config.FIELD=VALUE`;
 `optimizer_kwargs` and `schedule_kwargs` take any key (`--config.optimizer_kwargs.b1=0.95`,
-values read as Python literals: `0.9`, `True`, `[100, 200]`, `"{100: 0.1}"`). A field that is
-not listed here is refused (a typo would otherwise be silently ignored).
+values read as Python literals: `0.9`, `True`, `[100, 200]`, `"{100: 0.1}"`; anything else stays a
+string, which the optimizer or schedule then refuses unless it takes one, e.g. `mu_dtype=bfloat16`).
+A field that is not listed here is refused (a typo would otherwise be silently ignored), and every
+field must hold its default's type (`--config.epochs=1.5`, `--config.progress=maybe` are refused):
+a bad value prints one line `FATAL: --config.FIELD: ...` and exits with code 2 before anything is
+written.
 
 Fields:
 
@@ -37,6 +41,8 @@ Fields:
 | log_every | 10 | steps between `metrics.jsonl` training records |
 | checkpoint_every | 0 | steps between orbax checkpoints; 0 = once per epoch (and always at the end) |
 | progress | True | tqdm progress bar and the printed summary table |
+| nan_policy | "raise" | a non-finite loss or gradient (`jopt.make_train_step`'s `nan_policy`): raise = stop with exit code 3 naming the step, the metric and the last good checkpoint (kept); skip = skip that update and count it (summary: `nonfinite_steps`); ignore = apply it |
+| flat | False | `jopt.make_train_step(..., flat=True)`: params, gradients and optimizer state in a few flat buffers (same numbers up to float reduction order; checkpoints are the tree step's) |
 | early_stopping_patience | 0 | > 0: stop when the validation loss has not improved for this many evaluations; the best params are restored |
 | early_stopping_min_delta | 0.0 | the improvement that counts |
 | prune_sparsity | 0.0 | > 0: gradual magnitude pruning of the kernels to this sparsity (`experiments.pruning`) |
@@ -87,6 +93,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.log_every = 10  # steps between metrics.jsonl training records
   c.checkpoint_every = 0  # steps between checkpoints; 0 = once per epoch (and always at the end)
   c.progress = True  # tqdm progress bar and the printed summary table
+  c.nan_policy = "raise"  # raise | skip | ignore: a non-finite loss or gradient
+  c.flat = False  # the flat training step (params in a few flat buffers)
   # Early stopping on the validation loss (0 = off); the best params are restored.
   c.early_stopping_patience = 0
   c.early_stopping_min_delta = 0.0

@@ -67,7 +67,7 @@ def test_sigkill_mid_run_then_the_cli_resumes_bitwise_and_bad_flags_exit_2(tmp_p
                          (["--config.epochs=4"], "different config"),
                          (["--config.epoch=4"], "unknown config field.*did you mean epochs"),
                          (["--no_such_flag=1"], "Unknown command line flag"),
-                         (["--docs=/tmp/x"], "--docs is for worked examples"),
+                         (["--docs=/tmp/x"], "--docs: is for worked examples"),
                          (["extra_argument"], "unexpected arguments")):
     r = _cli("experiments.main", killed, *flags)
     assert r.returncode == 2, (flags, r.stderr[-2000:])

@@ -12,6 +12,7 @@ from experiments import pruning
 from experiments import train
 from experiments.configs import default
 from experiments.errors import ConfigError
+from experiments.errors import RunError
 
 
 def tiny(**kw):
@@ -132,3 +133,79 @@ def test_mnist_idx_files_with_the_cnn(tmp_path):
   s = train.train_and_evaluate(tiny(dataset="mnist", data_dir=str(tmp_path), model="cnn", batch_size=8, steps=4,
                                     eval_every=0, checkpoint_every=0), str(tmp_path / "run"))
   assert s["step"] == 4 and np.isfinite(s["test_loss"]) and s["params"] > 10_000
+
+
+def test_a_kill_before_the_first_checkpoint_leaves_no_duplicate_records(finished, tmp_path):
+  workdir, _ = finished
+
+  class Crash(Exception):
+    pass
+
+  def crash_at_4(step):
+    if step == 4:
+      raise Crash()
+
+  killed = str(tmp_path / "killed")
+  with pytest.raises(Crash):  # checkpoints once per epoch (19 steps): none before the crash
+    train.train_and_evaluate(tiny(checkpoint_every=0), killed, step_hook=crash_at_4)
+  assert not os.path.exists(os.path.join(killed, "checkpoints")) or not os.listdir(os.path.join(killed, "checkpoints"))
+  assert [r["step"] for r in outputs.read_metrics(killed)] == [0, 3]
+  train.train_and_evaluate(tiny(checkpoint_every=0), killed)
+  assert outputs.read_metrics(killed) == outputs.read_metrics(workdir)  # step 0 and step 3 once each
+  for x, y in zip(jax.tree.leaves(_params(killed)), jax.tree.leaves(_params(workdir))):
+    np.testing.assert_array_equal(x, y)
+
+
+def _diverging(**kw):
+  """SGD at lr 5 on y = 2x: the error grows ~x10 per step, overflowing float32 after ~20 steps."""
+  c = default.get_config()
+  c.update(dict(dataset="linear_2x", model="linear", optimizer="sgd", learning_rate=5.0, batch_size=50, steps=30,
+                eval_every=5, checkpoint_every=5, log_every=1, progress=False))
+  c.update(kw)
+  return c
+
+
+def test_nan_policy_raise_stops_at_the_first_nonfinite_step_and_keeps_the_last_good_checkpoint(tmp_path):
+  # The reference: under "ignore" the run goes on; its first non-finite training loss is the step to name.
+  ignored = train.train_and_evaluate(_diverging(nan_policy="ignore"), str(tmp_path / "ignore"))
+  first_bad = min(r["step"] for r in outputs.read_metrics(str(tmp_path / "ignore"))
+                  if "loss" in r and not np.isfinite(r["loss"]))
+  assert not np.isfinite(ignored["train_loss"]) and 5 < first_bad < 30
+  good = (first_bad - 1) // 5 * 5  # the last checkpoint before it
+  workdir = str(tmp_path / "raise")
+  for _ in range(2):  # a rerun resumes from the kept checkpoint and stops at the same step
+    with pytest.raises(RunError, match=rf"non-finite (loss|grad_norm) \(\S+\) at step {first_bad} .*last good "
+                                       rf"checkpoint, step {good} in .*checkpoints, is kept"):
+      train.train_and_evaluate(_diverging(), workdir)
+    assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")) if s.isdigit())[-1] == good
+    assert not os.path.exists(os.path.join(workdir, "summary.json"))
+    assert max(r["step"] for r in outputs.read_metrics(workdir)) == first_bad - 1
+  # "skip" (nan_policy may change on resume: the same numbers until a non-finite step) skips the rest.
+  skipped = train.train_and_evaluate(_diverging(nan_policy="skip"), workdir)
+  assert skipped["nonfinite_steps"] == 30 - first_bad + 1
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(train.final_params(workdir, train.build(
+      _diverging()).params)))
+
+
+def test_flat_training_step_matches_the_tree_step_and_resumes_from_its_checkpoints(finished, tmp_path):
+  workdir, summary = finished
+
+  class Crash(Exception):
+    pass
+
+  def crash_at_8(step):
+    if step == 8:
+      raise Crash()
+
+  flat = str(tmp_path / "flat")
+  with pytest.raises(Crash):
+    train.train_and_evaluate(tiny(flat=True), flat, step_hook=crash_at_8)
+  resumed = train.train_and_evaluate(tiny(flat=True), flat)  # from the checkpoint at step 6 (the tree layout)
+  ours, ref = outputs.read_metrics(flat), outputs.read_metrics(workdir)
+  assert [r.keys() for r in ours] == [r.keys() for r in ref]
+  for a, b in zip(ours, ref):
+    for k in a:
+      np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-7, err_msg=k)
+  assert resumed["test_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-9)
+  for x, y in zip(jax.tree.leaves(_params(flat)), jax.tree.leaves(_params(workdir))):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

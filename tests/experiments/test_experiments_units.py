@@ -80,7 +80,7 @@ def test_build_optimizer_reports_what_jopt_rejects(monkeypatch):
     optimizers.build_optimizer("adam", 0.1, {"b1": 1.5})  # jopt's own range check
   with pytest.raises(ConfigError, match="config.l2 is coupled"):
     optimizers.build_optimizer("adam", 0.1, {"weight_decay": 1e-4})
-  with pytest.raises(ConfigError, match="unexpected keyword argument 'learning_rate'"):
+  with pytest.raises(ConfigError, match="has no `learning_rate` argument"):
     optimizers.build_optimizer("cosine_decay_schedule", 0.1, {"decay_steps": 10})
   monkeypatch.setattr(jopt, "not_an_optimizer", lambda learning_rate: learning_rate, raising=False)
   monkeypatch.setattr(jopt, "__all__", [*jopt.__all__, "not_an_optimizer"])
@@ -128,9 +128,9 @@ def test_transform_chain_is_clip_l1_l2_optimizer_with_scaled_lr():
     u2, s2 = ref.update(g, s2, p2)
     p1, p2 = optax.apply_updates(p1, u1), optax.apply_updates(p2, u2)
   np.testing.assert_allclose(p1["w"], p2["w"], rtol=1e-6)
-  with pytest.raises(ConfigError, match="schedule_kwargs .* without config.schedule"):
+  with pytest.raises(ConfigError, match="schedule_kwargs: .* without config.schedule"):
     optimizers.build(_config(schedule_kwargs={"decay_steps": 3}), 10, 5)
-  with pytest.raises(ConfigError, match="learning_rate must be > 0"):
+  with pytest.raises(ConfigError, match="learning_rate: must be a finite number > 0"):
     optimizers.build(_config(learning_rate=0.0), 10, 5)
 
 
@@ -323,3 +323,125 @@ def test_compare_overlays_runs_and_tables_their_differences(tmp_path):
     compare.compare([str(tmp_path / "plots")], out)
   with pytest.raises(ConfigError, match="column source"):
     compare.cell(run, "bogus.x")
+
+
+# ---------------------------------------------------------------------------- launcher input checks
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 1.5, "--config.epochs: must be an integer, got 1.5"),
+    ("epochs", True, "--config.epochs: must be an integer, got True"),
+    ("progress", "false", "--config.progress: must be true or false, got 'false' .str."),
+    ("flat", 1, "--config.flat: must be true or false"),
+    ("learning_rate", "1e-3", "--config.learning_rate: must be a number, got '1e-3'"),
+    ("learning_rate", float("inf"), "--config.learning_rate: must be finite, got inf"),
+    ("l2", float("nan"), "--config.l2: must be finite"),
+    ("l2", -1.0, r"--config.l2: must be in \[0, inf\), got -1.0"),
+    ("seed", -1, r"--config.seed: must be in \[0, 4294967296\)"),
+    ("prune_sparsity", 1.0, r"--config.prune_sparsity: must be in \[0, 1\)"),
+    ("distill_alpha", 1.5, r"--config.distill_alpha: must be in \[0, 1\]"),
+    ("nan_policy", "stop", "--config.nan_policy: must be one of raise, skip, ignore"),
+    ("hidden", 32, "--config.hidden: must be a string"),
+    ("optimizer_kwargs", "b1=0.9", "--config.optimizer_kwargs: must be a dict"),
+])
+def test_config_values_are_checked_by_type_then_range_naming_the_flag(field, value, message):
+  c = default.get_config()
+  with c.ignore_type():
+    c[field] = value
+  with pytest.raises(ConfigError, match=message):
+    train.check_values(c)
+  train.check_values(default.get_config())  # the defaults pass
+
+
+def test_library_errors_are_rephrased_under_the_flag_that_set_the_argument():
+  flags = {"b1": "--config.optimizer_kwargs.b1", "learning_rate": "--config.learning_rate"}
+  for e, expected in (
+      (TypeError("adam: `b1` must be a real number, got 'x' (str)."),
+       "--config.optimizer_kwargs.b1: adam's `b1` must be a real number, got 'x' (str)."),
+      (ValueError("adam: `learning_rate` must be finite, got inf."),
+       "--config.learning_rate: adam's `learning_rate` must be finite, got inf."),
+      (ValueError("adam: `eps` must be > 0, got 0."), "--config.optimizer: adam's `eps` must be > 0, got 0."),
+      (TypeError("adam() got an unexpected keyword argument 'b1'"),
+       "--config.optimizer_kwargs.b1: adam() got an unexpected keyword argument 'b1'"),
+      (AttributeError("'str' object has no attribute 'items'"),
+       "--config.optimizer: jopt.adam failed with AttributeError: 'str' object has no attribute 'items'")):
+    assert str(optimizers.rephrase(e, flags, "--config.optimizer", "jopt.adam")) == expected
+  # jopt's real messages: the optimizer is built before anything is written.
+  with pytest.raises(ConfigError, match=r"^--config.optimizer_kwargs.nesterov: sgd's `nesterov` must be True or False"):
+    optimizers.build_optimizer("sgd", 0.1, {"momentum": 0.9, "nesterov": "false"})
+  with pytest.raises(ConfigError, match=r"^--config.schedule_kwargs.decay_steps: "):
+    optimizers.build_schedule("cosine_decay_schedule", {"init_value": 0.1, "decay_steps": 2.5}, {})
+
+
+def test_flag_parse_errors_are_one_line_naming_the_flag():
+  from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
+  from experiments import errors  # pylint: disable=g-import-not-at-top
+  from experiments import main  # pylint: disable=g-import-not-at-top,unused-import  (defines the flags)
+  err = absl_flags.IllegalFlagValueError("flag --num_processes=abc: invalid literal for int() with base 10: 'abc'")
+  assert errors._flag_message(err) == "--num_processes: 'abc' is not an integer; expected an integer."  # pylint: disable=protected-access
+  err = absl_flags.IllegalFlagValueError("flag --x=0: 0 is not a positive integer")
+  assert errors._flag_message(err) == "--x: 0 is not a positive integer (got '0')."  # pylint: disable=protected-access
+  assert errors.one_line("a\n  b\tc ") == "a b c"
+
+
+def test_workdir_paths_lock_and_records(tmp_path):
+  from experiments import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  (tmp_path / "f").write_text("x")
+  for bad, message in (("", "is empty"), (str(tmp_path / "f"), "is a file"), (str(tmp_path / "f" / "run"),
+                                                                             "which is a file")):
+    with pytest.raises(ConfigError, match=f"^--workdir: .*{message}"):
+      workdir_lib.check_path(bad)
+  assert workdir_lib.check_path(str(tmp_path / "new" / "run")) == str(tmp_path / "new" / "run")
+  assert not os.path.exists(tmp_path / "new")  # checking writes nothing
+  run = str(tmp_path / "run")
+  lock = workdir_lib.acquire(run)
+  with open(os.path.join(run, ".lock")) as f:
+    assert f.read().startswith(f"pid {os.getpid()} ")
+  with pytest.raises(ConfigError, match=f"is in use by another launch .pid {os.getpid()} "):
+    workdir_lib.acquire(run)  # a second open file: flock refuses it, even in the same process
+  lock.release()
+  assert not os.path.exists(os.path.join(run, ".lock"))
+  with open(os.path.join(run, ".lock"), "w") as f:
+    f.write("pid 999999 on elsewhere\n")  # left by a killed launch: no flock held
+  workdir_lib.acquire(run).release()
+  # metrics.jsonl: a half-written last line is dropped; a foreign line is refused.
+  with open(os.path.join(run, "metrics.jsonl"), "w") as f:
+    f.write('{"step": 0, "train_loss": 1.0}\n{"step": 3, "loss": 0.5}\n{"step": 6, "lo')
+  assert [r["step"] for r in workdir_lib.read_records(run)] == [0, 3]
+  with open(os.path.join(run, "metrics.jsonl"), "a") as f:
+    f.write('ss": 1}\n[1, 2]\n')
+  with pytest.raises(ConfigError, match="line 4 is not a metrics record"):
+    workdir_lib.read_records(run)
+  assert workdir_lib.expected_records(12, 12, 3, 6) == (4, 3)
+  assert workdir_lib.expected_records(13, 13, 3, 6) == (5, 4)  # the final step always has both
+
+
+def test_malformed_mnist_files_are_config_errors_naming_the_file(mnist_dir, tmp_path):
+  d, arrays = mnist_dir
+  import shutil  # pylint: disable=g-import-not-at-top
+  for name, write, message in (
+      ("labels", lambda p: _write_idx(p / "train-labels-idx1-ubyte.gz", arrays["train_y"] + 5),
+       r"train-labels-idx1-ubyte.gz: \d+ label\(s\) outside \[0, 10\)"),
+      ("flat", lambda p: _write_idx(p / "train-images-idx3-ubyte.gz", arrays["train_x"].reshape(48, -1)),
+       r"images of shape \(48, 784\)"),
+      ("gzip", lambda p: (p / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8bnot gzip"), "cannot be read"),
+      ("dims", lambda p: _write_raw_gz(p / "t10k-labels-idx1-ubyte.gz", bytes([0, 0, 8, 255]) + b"\0" * 8),
+       "IDX header gives 255 dimensions")):
+    folder = tmp_path / name
+    shutil.copytree(d, folder)
+    write(folder)
+    with pytest.raises(ConfigError, match=f"^--config.data_dir: .*{message}"):
+      data_lib.load("mnist", str(folder))
+  folder = tmp_path / "npz"
+  folder.mkdir()
+  x = arrays["train_x"].astype(np.float32)
+  x[2, 3, 4] = np.nan
+  np.savez(folder / "mnist.npz", x_train=x, y_train=arrays["train_y"], x_test=arrays["test_x"],
+           y_test=arrays["test_y"])
+  with pytest.raises(ConfigError, match="NaN or infinite pixels, e.g. row 2"):
+    data_lib.load("mnist", str(folder))
+
+
+def _write_raw_gz(path, body):
+  with gzip.open(path, "wb") as f:
+    f.write(body)
