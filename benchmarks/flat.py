@@ -1,9 +1,13 @@
 """Flat parameter storage against optax and `jopt.fused`: `python -m benchmarks.flat [--quick]` (also run by `benchmarks.run`).
 
 Three sections, each in one process, every variant compiled first and then
-timed interleaved round-robin (in each turn untimed steps for 20 ms, then the
-timed one, `rounds` turns each), so machine load hits all of them alike;
-medians and IQRs in ms, ratios to optax.
+timed interleaved round-robin, `rounds` turns each: in a turn, untimed steps
+for 20 ms, then a timed burst of back-to-back steps (at least 30 ms, at least
+one step; the sample is its time per step). Machine load hits all variants
+alike; reported: the median and IQR of the samples in ms, and the ratio to
+optax (and to the roofline) as the median and IQR of the per-round ratios
+(each round's samples were taken within a few hundred ms of each other, so the
+ratio cancels most of the load that a shared machine adds to both).
 
 1. The optimizer step alone (Adam: update + apply, params and state donated) on
    the trees of `benchmarks.trees` (i) one 10M leaf, (ii) 100 leaves of
@@ -17,10 +21,13 @@ medians and IQRs in ms, ratios to optax.
    `make_train_step` with ``flat=False`` / ``flat=True`` (which also compute
    the loss, gradient and update norms and the finiteness flag).
 3. Lower + compile time of the 6-transform chain (`benchmarks.run.chain6`) on
-   50 leaves (and 2000 with `--compile-2000`): optax, `jopt.fused`, flat.
+   50 and 2000 leaves (`--flat-compile-leaves`; `--quick`: 50): optax,
+   `jopt.fused`, flat.
 
 Nothing here is CPU-specific: with `jax[cuda]` installed the same command
-times the GPU. Results: `benchmarks/results/flat.json` and `flat.md`.
+times the GPU (the header records the backend and device; add
+``--out benchmarks/results/gpu`` to keep the CPU results). Results:
+`benchmarks/results/flat.json` and `flat.md`.
 """
 
 import argparse
@@ -50,6 +57,13 @@ def _stats(times: list) -> dict:
   return {"median_ms": float(med), "iqr_ms": float(q3 - q1), "n": int(a.size)}
 
 
+def _ratio(times: list, base: list) -> tuple:
+  """Median and IQR of the per-round ratios `times[r] / base[r]`."""
+  r = np.asarray(times) / np.asarray(base)
+  q1, med, q3 = np.percentile(r, [25, 50, 75])
+  return float(med), float(q3 - q1)
+
+
 def _flat_trainer(tx: Any, loss: Callable[..., Any] = lambda p, b: 0.0) -> flat_lib.FlatTrainer:
   return trainer_lib.make_train_step(loss, tx, flat=True)
 
@@ -75,28 +89,36 @@ class Timed:
 
 
 WARM_S = 0.02
+BURST_S = 0.03
 
 
 def _interleave(variants: list, rounds: int) -> None:
   """Round-robin timing of steady back-to-back steps, as a training loop runs them.
 
   In each turn a variant runs untimed steps for `WARM_S` seconds (at least
-  one), then the timed one. The first steps after another variant's wait for
-  the scheduler: on this loaded 2-core machine, a 0.2 ms step timed right
-  after a 130 ms one takes 4-8 ms. Python's garbage collector runs between
-  turns, never inside a timed step (a tree step creates thousands of arrays).
+  one), then a timed burst of steps for `BURST_S` seconds (at least one): the
+  sample is the burst's time per step. Each round starts one variant later
+  than the last, so no variant always follows the same one. The first steps after another variant's
+  wait for the scheduler: on this loaded 2-core machine, a 0.2 ms step timed
+  right after a 130 ms one takes 4-8 ms. Python's garbage collector runs
+  between turns, never inside a timed burst (a tree step creates thousands of
+  arrays).
   """
   enabled = gc.isenabled()
   gc.disable()
   try:
-    for _ in range(rounds):
-      for v in variants:
+    for r in range(rounds):
+      for v in variants[r % len(variants):] + variants[:r % len(variants)]:  # rotate the order
         gc.collect()
         t0 = time.perf_counter()
         v.call()
         while time.perf_counter() - t0 < WARM_S:
           v.call()
-        v.times.append(v.call())
+        total, steps = 0.0, 0
+        while steps == 0 or total < BURST_S:
+          total += v.call()
+          steps += 1
+        v.times.append(total / steps)
   finally:
     if enabled:
       gc.enable()
@@ -122,13 +144,13 @@ def optimizer_step(tree_name: str, rounds: int, quick: bool, log) -> list:
   for v in variants:
     log(f"  {v.name:11s} compiled in {v.compile_s:6.2f} s")
   _interleave(variants, rounds)
-  med = {v.name: _stats(v.times)["median_ms"] for v in variants}
+  by_name = {v.name: v.times for v in variants}
   rows = []
   for v in variants:
     row = {"tree": tree_name, "leaves": len(leaves), "params": int(n), "variant": v.name,
            "compile_s": round(v.compile_s, 3), **_stats(v.times)}
-    row["vs_optax"] = row["median_ms"] / med["optax"]
-    row["vs_roofline"] = row["median_ms"] / med["roofline"]
+    row["vs_optax"], row["vs_optax_iqr"] = _ratio(v.times, by_name["optax"])
+    row["vs_roofline"], row["vs_roofline_iqr"] = _ratio(v.times, by_name["roofline"])
     rows.append(row)
   return rows
 
@@ -230,10 +252,14 @@ def train_step(model_name: str, params: Any, loss: Callable[..., Any], batch: An
   for v in variants:
     log(f"  {v.name:13s} compile + first step {v.first_call_s:6.2f} s")
   _interleave(variants, rounds)
-  med = {v.name: _stats(v.times)["median_ms"] for v in variants}
-  return [{"model": model_name, "leaves": len(leaves), "variant": v.name,
-           "first_call_s": round(v.first_call_s, 3), **_stats(v.times),
-           "vs_optax": _stats(v.times)["median_ms"] / med["optax"]} for v in variants]
+  base = variants[0].times
+  rows = []
+  for v in variants:
+    ratio, ratio_iqr = _ratio(v.times, base)
+    rows.append({"model": model_name, "leaves": len(leaves), "variant": v.name,
+                 "first_call_s": round(v.first_call_s, 3), **_stats(v.times),
+                 "vs_optax": ratio, "vs_optax_iqr": ratio_iqr})
+  return rows
 
 
 # --- 3. compile time of the 6-transform chain ---
@@ -269,26 +295,32 @@ def compile_chain(n_leaves: int, log) -> list:
 # --- output ---
 
 
+def _x(row: dict, key: str) -> str:
+  iqr = row.get(key + "_iqr")
+  return f"{row[key]:.2f}x" + ("" if iqr is None else f" ({iqr:.2f})")
+
+
 def markdown(results: dict) -> str:
+  """The results as markdown tables."""
   m = results["machine"]
-  out = [f"Flat buffers: {m['processor']}, {m['cpu_count']} cores ({m['backend']}), jax {m['jax']}, "
+  out = [f"Flat buffers: {m['processor']}, {m['cpu_count']} cores ({m['backend']}, {m['devices']}), jax {m['jax']}, "
          f"optax {m['optax']}; load average {m['loadavg_start'][0]:.1f} at start, "
-         f"{m['loadavg_end'][0]:.1f} at end; {results['args']['rounds']} interleaved rounds, "
-         "median (IQR) ms per step.", ""]
+         f"{m['loadavg_end'][0]:.1f} at end; {results['args']['rounds']} interleaved rounds; "
+         "median and IQR of ms per step, ratios as the median (IQR) of the per-round ratios.", ""]
   if results["optimizer"]:
     out += ["Optimizer step alone (Adam, update + apply, donated):", "",
-            "| tree | variant | median ms | IQR ms | vs optax | vs roofline |",
+            "| tree | variant | median ms | IQR ms | vs optax (IQR) | vs roofline (IQR) |",
             "| --- | --- | ---: | ---: | ---: | ---: |"]
     for r in results["optimizer"]:
       out.append(f"| {r['tree']} ({r['leaves']} leaves) | {r['variant']} | {r['median_ms']:.2f} | "
-                 f"{r['iqr_ms']:.2f} | {r['vs_optax']:.2f}x | {r['vs_roofline']:.2f}x |")
+                 f"{r['iqr_ms']:.2f} | {_x(r, 'vs_optax')} | {_x(r, 'vs_roofline')} |")
   if results["train"]:
     out += ["", "Whole training step (forward, backward, Adam), batch as in `benchmarks/flat.py`:", "",
-            "| model | variant | median ms | IQR ms | vs optax | compile + 1st step s |",
+            "| model | variant | median ms | IQR ms | vs optax (IQR) | compile + 1st step s |",
             "| --- | --- | ---: | ---: | ---: | ---: |"]
     for r in results["train"]:
       out.append(f"| {r['model']} ({r['leaves']} leaves) | {r['variant']} | {r['median_ms']:.2f} | "
-                 f"{r['iqr_ms']:.2f} | {r['vs_optax']:.2f}x | {r['first_call_s']:.1f} |")
+                 f"{r['iqr_ms']:.2f} | {_x(r, 'vs_optax')} | {r['first_call_s']:.1f} |")
   if results["compile"]:
     out += ["", "6-transform chain, lower + compile of update + apply:", "",
             "| leaves | variant | lower s | compile s | total vs optax |",
@@ -304,6 +336,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--flat-models", default="mlp,transformer,cnn",
                       help="training-step models (of mlp,transformer,cnn)")
   parser.add_argument("--mlp-layers", type=int, default=200, help="layers of the many-leaf MLP")
+  parser.add_argument("--flat-compile-leaves", default=None,
+                      help="leaf counts of the chain's compile timing (default 50,2000; --quick: 50)")
 
 
 def main(argv: Optional[list] = None, args: Optional[argparse.Namespace] = None) -> dict:
@@ -311,7 +345,6 @@ def main(argv: Optional[list] = None, args: Optional[argparse.Namespace] = None)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small trees and models (< 2 min)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds")
-    parser.add_argument("--compile-2000", action="store_true", help="also compile the chain on 2000 leaves")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -342,8 +375,12 @@ def main(argv: Optional[list] = None, args: Optional[argparse.Namespace] = None)
     label = f"mlp x{args.mlp_layers // (4 if args.quick else 1)}" if name == "mlp" else name
     results["train"] += train_step(label, params, loss, batch, rounds, log)
     write()
-  for n in (50,) + ((2000,) if args.compile_2000 else ()):
-    results["compile"] += compile_chain(n, log)
+  leaves = args.flat_compile_leaves
+  if leaves is None:
+    leaves = "50" if args.quick else "50,2000"
+  for n in filter(None, leaves.split(",")):
+    results["compile"] += compile_chain(int(n), log)
+    write()
   md = write()
   print(md)
   return results

@@ -4,7 +4,8 @@ Prints, for one tree of `benchmarks.trees` and in one process (interleaved, medi
 - the floor of any jitted tree-in/tree-out step: a per-leaf `p + g` with donated `p` (one kernel and one
   output buffer per leaf, no optimizer), and a bare concatenation of the gradient leaves;
 - optax adam, jopt adam and `jopt.fused(adam)` on the same tree (`--jopt-first` swaps the first two in
-  each round: the one timed second is the slower, though their HLO is the same);
+  each round: the one timed second is the slower, though their HLO is the same), and jopt adam on the
+  params kept flat (`make_train_step(..., flat=True)`'s storage: no tree in or out, below that floor);
 - the optimized HLO of optax's and jopt's adam step on 50 leaves: number of fusions (kernels).
 """
 
@@ -21,6 +22,7 @@ import optax
 import jopt
 from benchmarks import trees as trees_lib
 from benchmarks.run import _step_fn
+from jopt._src.train import trainer as trainer_lib
 
 
 def _step(tx):
@@ -56,6 +58,11 @@ def main(argv=None):
     adams.reverse()
   for name, tx in adams + [("jopt.fused adam", jopt.fused(jopt.adam(1e-3)))]:
     variants[name] = (_step(tx), [copy(params), tx.init(params)])
+  flat = trainer_lib.make_train_step(lambda p, b: 0.0, jopt.adam(1e-3), flat=True)
+  flat_params = flat.flat_params(params)
+  variants["flat adam (FlatParams)"] = (
+      lambda p, s, g, fn=_step(flat.flat_tx), fg=flat.flat_params(grads): fn(p, s, fg),
+      [flat_params, flat.flat_tx.init(flat_params)])
   times = {k: [] for k in variants}
   for r in range(args.rounds + 1):
     for name, (fn, state) in variants.items():

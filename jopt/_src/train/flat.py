@@ -5,9 +5,11 @@ from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jopt._src import base
 from jopt._src import combine
+from jopt._src.train import pmap as pmap_lib
 from jopt._src.train import state as state_lib
 from jopt._src.train import trainer as trainer_lib
 from jopt._src.transforms import masking
@@ -16,9 +18,13 @@ from jopt._src.wrappers import fused as fused_lib
 
 # Leaves above this many elements get a buffer of their own (no slice copy in the forward pass).
 FLAT_MAX_LEAF_SIZE = fused_lib.DEFAULT_MAX_FUSED_LEAF_SIZE
-# No cap on the leaves per buffer: the optimizer pays per buffer (a kernel each), while the
-# compile cost of the views is per view (on XLA:CPU each view read by a matmul is a copy kernel
-# of its own, its offset a constant), however the views are split among buffers.
+# No cap on the leaves per buffer: the optimizer pays per buffer (a kernel each: Adam on 5000
+# leaves of 16 in buffers of 8 leaves is ~90x slower than in one). The views pay at compile
+# time: XLA:CPU compiles one kernel per distinct fusion and reuses it for identical ones (the
+# tree step of 50 identical layers compiles 7 kernels for its 104 fusions), but a view's offset
+# is a constant inside its fusion, so no two views share a kernel (105 kernels). Buffers of a
+# few leaves with identical layouts would share them again (a 100-layer MLP: 33 s uncapped,
+# 9 s at 8 leaves per buffer, 10 s for the tree step), at the optimizer's expense.
 FLAT_LEAVES_PER_GROUP = 1 << 30
 # Composites whose children all see the whole tree: split into parts, each flat or on views.
 _SPLITTABLE = ("chain", "named_chain", "with_extra_args_support")
@@ -187,17 +193,66 @@ def _is_param_tree(node: Any, layout: flat_layout.FlatLayout) -> bool:
   )
 
 
+def _is_group_scalars(node: Any, layout: flat_layout.FlatLayout) -> bool:
+  if not (isinstance(node, dict) and list(node) and set(node) == set(layout.groups)):
+    return False
+  return all(isinstance(v, masking.MaskedNode) or jnp.shape(v) == () for v in node.values())
+
+
+def _is_leaf_scalars(node: Any, layout: flat_layout.FlatLayout) -> bool:
+  try:
+    leaves = layout.treedef.flatten_up_to(node)
+  except (ValueError, TypeError):
+    return False
+  return all(isinstance(l, masking.MaskedNode) or jnp.shape(l) == () for l in leaves)
+
+
+def _convert_scalars(value: Any, layout: flat_layout.FlatLayout, to_flat: bool, path: str) -> Any:
+  """One scalar per leaf (tree) <-> one per group (flat), e.g. `zero_nans`' `found_nan` flags.
+
+  Flat -> tree: each leaf gets its group's value. Tree -> flat: a group's flags
+  are OR-ed (a bool per group means "some leaf of the group"); other scalars
+  must agree within the group.
+  """
+  if not to_flat:
+    leaves = [None] * len(layout.shapes)
+    for name, idx in layout.groups.items():
+      v = value[name]
+      for i in idx:
+        leaves[i] = v if isinstance(v, masking.MaskedNode) else jnp.array(v, copy=True)
+    return layout.treedef.unflatten(leaves)
+  leaves = layout.treedef.flatten_up_to(value)
+  out = {}
+  for name, idx in layout.groups.items():
+    vals = [leaves[i] for i in idx]
+    if all(isinstance(v, masking.MaskedNode) for v in vals):
+      out[name] = masking.MaskedNode()
+    elif jnp.result_type(vals[0]) == jnp.bool_:
+      out[name] = jnp.any(jnp.stack([jnp.asarray(v) for v in vals]))
+    else:
+      first = np.asarray(vals[0])
+      if any(not np.array_equal(np.asarray(v), first) for v in vals[1:]):
+        raise ValueError(
+            f"the optimizer state at {path or 'the top'} holds a scalar per leaf, and the leaves of "
+            f"buffer {name!r} disagree; the flat step keeps one per buffer.")
+      out[name] = jnp.array(vals[0], copy=True)
+  return out
+
+
 def _convert(value: Any, target: Any, layout: flat_layout.FlatLayout, to_flat: bool, path: str) -> Any:
   """`value` (a state in one layout) in the structure of `target` (the other layout's state, abstract).
 
   Params-shaped parts (a tree like the params on the tree side, a dict of group
   buffers on the flat side, `MaskedNode` where a mask hides them) are flattened
-  or unflattened; everything else (counts, hyperparameters, per-leaf states run
-  on views) is copied.
+  or unflattened; a scalar per leaf (tree side) is one per group on the flat side
+  (`_convert_scalars`); everything else (counts, hyperparameters, per-leaf
+  states run on views) is copied.
   """
   flat_node, tree_node = (target, value) if to_flat else (value, target)
   if _is_buffers(flat_node, layout) and _is_param_tree(tree_node, layout):
     return layout.flatten(value) if to_flat else layout.unflatten(value)
+  if _is_group_scalars(flat_node, layout) and _is_leaf_scalars(tree_node, layout):
+    return _convert_scalars(value, layout, to_flat, path)
   v_kids, v_def = _one_level(value)
   t_kids, t_def = _one_level(target)
   if v_def == _LEAF and t_def == _LEAF:
@@ -227,6 +282,13 @@ def _layout(plan: _Plan, pad_to: int, params: Any) -> flat_layout.FlatLayout:
 class FlatTrainer(trainer_lib.Trainer):
   """What `make_train_step(..., flat=True)` returns: a `Trainer` whose state holds `FlatParams`.
 
+  Code written for a `Trainer` runs unchanged: ``unreplicate(state)`` returns the
+  state a tree step would hold (params tree, ``tx.init``-shaped optimizer state,
+  one copy under `pmap`: what to evaluate and checkpoint), and ``step`` accepts
+  such a tree state (a restored checkpoint) and converts it before the step.
+  Keep passing the state that ``step`` returned to the next ``step``: a tree
+  state is converted (copied) at every call.
+
   Attributes (beyond `Trainer`'s):
     tx: the optimizer as given (its tree state is what `tree_state_from_flat` returns).
     flat_tx: the optimizer on `FlatParams` that the step runs (for a loop of one's own:
@@ -254,12 +316,13 @@ class FlatTrainer(trainer_lib.Trainer):
 
   def _local(self, state: state_lib.TrainState) -> state_lib.TrainState:
     if self.parallel == "pmap" and jnp.ndim(state.step) == 1:
-      return self.unreplicate(state)
+      return pmap_lib.unreplicate(state)
     return state
 
   def params(self, state: state_lib.TrainState) -> Any:
-    """The parameter tree of a flat state (under `pmap`, device 0's copy)."""
-    return self._local(state).params.tree()
+    """The parameter tree of a state (flat or tree; under `pmap`, device 0's copy)."""
+    state = self._local(state)
+    return state.params.tree() if isinstance(state.params, FlatParams) else state.params
 
   def tree_state_from_flat(self, state: state_lib.TrainState) -> state_lib.TrainState:
     """The `TrainState` a tree step (`flat=False`) would hold: params tree, `tx.init`-shaped state.
@@ -338,19 +401,19 @@ def flat_train_step(
   Costs: the optimizer step is one kernel per buffer whatever the number of
   leaves, and its compile time no longer grows with the number of leaves. The
   forward pass copies each view that a matmul or convolution reads (a slice is
-  not an operand XLA can pass to a matmul) and, on XLA:CPU, each such copy and
-  each fusion that reads a view is a kernel of its own, where the tree step
-  compiles one kernel for all the identical layers of a deep model: on a model
-  of many identical small layers the flat step runs faster and compiles
-  several times slower (see `benchmarks/flat.py`).
+  not an operand XLA can pass to a matmul), and each copy and each fusion that
+  reads a view is a kernel of its own (the view's offset is a constant in it),
+  where the tree step compiles one kernel for all the identical layers of a
+  deep model: on a model of many identical small layers the flat step runs
+  faster and compiles several times slower (see `benchmarks/flat.py`).
 
   Results equal the tree step's (``flat=False``) up to float reduction order
   (and, where a part runs on views, bf16 roundings that XLA moves across the
   buffers' fusion boundaries).
-  Checkpoints: ``trainer.tree_state_from_flat(state)`` is the tree state (save
-  it with orbax); ``trainer.flat_state_from_tree(tree_state)`` resumes it flat,
-  so a flat run resumes a tree run and back. ``trainer.params(state)`` is the
-  param tree.
+  Checkpoints: ``trainer.unreplicate(state)`` (= ``tree_state_from_flat``) is
+  the tree state (save it with orbax); ``trainer.step`` accepts it back
+  (``flat_state_from_tree`` converts it explicitly), so a flat run resumes a
+  tree run and back. ``trainer.params(state)`` is the param tree.
 
   Args:
     make_train_step: the tree step's builder (`make_train_step`).
@@ -374,7 +437,18 @@ def flat_train_step(
     layout = _layout(plan, pad_to, params)
     return inner.init(FlatParams(layout.flatten(params), layout), rng, model_state)
 
+  def step(state, batch):
+    if not isinstance(state.params, FlatParams):  # a tree state: `unreplicate`'s, a checkpoint's
+      state = trainer.flat_state_from_tree(state)
+    return inner.step(state, batch)
+
+  def unreplicate(state):  # the state as one tree: what to save, evaluate, or resume with `step`
+    if not isinstance(state.params, FlatParams):
+      return inner.unreplicate(state)
+    return trainer.tree_state_from_flat(state)
+
   fields = {f.name: getattr(inner, f.name) for f in dataclasses.fields(trainer_lib.Trainer)}
-  fields["init"] = init
-  return FlatTrainer(**fields, tx=tx, on_views=_on_views(plan), pad_to=pad_to, plan=plan,
-                     flat_tx=flat_tx)
+  fields.update(init=init, step=step, unreplicate=unreplicate)
+  trainer = FlatTrainer(**fields, tx=tx, on_views=_on_views(plan), pad_to=pad_to, plan=plan,
+                        flat_tx=flat_tx)
+  return trainer
