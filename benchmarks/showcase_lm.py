@@ -25,9 +25,10 @@ hidden-layer matrices use Muon, embeddings/positions/head/norms/biases its
 AdamW fallback at AdamW's tuned lr (Jordan, 2024). Prodigy gets the schedule
 as its learning rate (1 x the shape).
 
-Outputs: ``<out>/showcase[_quick].json`` (every curve and timing),
-``<out>/showcase[_quick].md`` (the tables) and a two-panel PNG (validation loss
-vs step and vs training seconds; default ``docs/showcase_lm.png``).
+Outputs: ``<out>/showcase_lm[_quick].json`` (every curve and timing),
+``<out>/showcase_lm[_quick].md`` (the tables) and a two-panel PNG (validation
+loss vs step and vs training seconds; default ``docs/showcase_lm.png``).
+``--from_json PATH`` re-renders the tables and the PNG from a saved JSON.
 """
 
 import argparse
@@ -76,8 +77,8 @@ class Config:
   d_model: int = 64
   num_layers: int = 2
   num_heads: int = 4
-  eval_every: int = 100
-  val_windows: int = 256
+  eval_every: int = 50
+  val_windows: int = 512
   warmup_frac: float = 0.05
   lr_factor: float = 3.0
   max_extend: int = 2  # extra sweep points past the grid's edge when the best lr sits there.
@@ -347,6 +348,7 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> dict[str, Any]:
         "step_time_median_s": float(np.median(times)),
         "step_time_q25_s": float(np.percentile(times, 25)),
         "step_time_q75_s": float(np.percentile(times, 75)),
+        "step_time_mean_s": float(np.mean(times)),
         "train_seconds": float(cum[-1]), "state_bytes": r["state_bytes"],
     }
   return {
@@ -390,9 +392,10 @@ def markdown(out: dict[str, Any]) -> str:
       "round-robin, one step each in turn, so machine load hits them alike.",
       "",
       f"| optimizer | lr | final val loss | best val loss | steps to {ref}'s final ({fmt(target)}) "
-      f"| seconds to it | time/step ms, median (IQR) | state bytes | state / params |",
-      "|---|---|---|---|---|---|---|---|---|",
+      f"| seconds to it | time/step ms, median (IQR) | mean | state bytes | state / params |",
+      "|---|---|---|---|---|---|---|---|---|---|",
   ]
+  notes = []
   for name, r in res.items():
     step, sec = reach(r, target)
     finite = [v for v in r["val_loss"] if v is not None]
@@ -401,8 +404,22 @@ def markdown(out: dict[str, Any]) -> str:
         f"{fmt(min(finite) if finite else None)} | {'—' if step is None else step} | "
         f"{'—' if sec is None else f'{sec:.1f}'} | {1e3 * r['step_time_median_s']:.2f} "
         f"({1e3 * r['step_time_q25_s']:.2f}–{1e3 * r['step_time_q75_s']:.2f}) | "
+        f"{1e3 * r.get('step_time_mean_s', r['train_seconds'] / cfg['steps']):.2f} | "
         f"{r['state_bytes']:,} | {r['state_bytes'] / out['params_bytes']:.2f} |"
     )
+    bad = [s for s, v in zip(r["eval_steps"], r["val_loss"]) if v is None]
+    if bad:
+      notes.append(f"{name}: validation loss not finite from step {bad[0]} on (diverged).")
+    elif finite and r["val_loss"][-1] > min(finite) + 0.05:
+      notes.append(f"{name}: final validation loss {r['val_loss'][-1]:.4f} is above its best "
+                   f"{min(finite):.4f} (unstable late in the run).")
+  lines += ["", "Time/step: median (25th–75th percentile) and mean over all timed steps; the mean "
+            "includes the periodic preconditioner refreshes (SOAP, Shampoo) and PSGD Kron's "
+            "preconditioner updates (every step for its first 500 steps, then annealed). "
+            "State bytes: the optimizer state (`opt_state`) in float32; params "
+            f"{out['params_bytes']:,} bytes."]
+  if notes:
+    lines += [""] + notes
   if out["sweeps"]:
     lines += ["", f"Learning-rate sweeps ({cfg['sweep_steps']} steps each; validation loss, "
               "* = chosen; 'edge' = still at an end of the grid after the extensions):", "",
@@ -457,10 +474,10 @@ def plot(out: dict[str, Any], path: str) -> None:
 
 
 def write_outputs(out: dict[str, Any], out_dir: str, png: str, suffix: str = "") -> dict[str, str]:
-  """Writes ``showcase{suffix}.json`` / ``.md`` under `out_dir` and the PNG; returns the paths."""
+  """Writes ``showcase_lm{suffix}.json`` / ``.md`` under `out_dir` and the PNG; returns the paths."""
   os.makedirs(out_dir, exist_ok=True)
-  paths = {"json": os.path.join(out_dir, f"showcase{suffix}.json"),
-           "md": os.path.join(out_dir, f"showcase{suffix}.md"), "png": png}
+  paths = {"json": os.path.join(out_dir, f"showcase_lm{suffix}.json"),
+           "md": os.path.join(out_dir, f"showcase_lm{suffix}.md"), "png": png}
   with open(paths["json"], "w") as f:
     json.dump(out, f, indent=1)
   with open(paths["md"], "w") as f:
@@ -478,8 +495,24 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
   p.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated subset")
   p.add_argument("--out", default=os.path.join("benchmarks", "results"), help="output folder")
   p.add_argument("--png", default=None,
-                 help="figure path (default docs/showcase_lm.png; <out>/showcase_quick.png with --quick)")
+                 help="figure path (default docs/showcase_lm.png; <out>/showcase_lm_quick.png with --quick)")
+  p.add_argument("--from_json", default=None,
+                 help="re-render the .md and the PNG from this saved JSON instead of training")
   args = p.parse_args(argv)
+  if args.from_json:
+    with open(args.from_json) as f:
+      out = json.load(f)
+    quick = os.path.basename(args.from_json).endswith("_quick.json")
+    png = args.png or (os.path.join(args.out, "showcase_lm_quick.png") if quick
+                       else os.path.join("docs", "showcase_lm.png"))
+    md = os.path.join(args.out, os.path.basename(args.from_json)[: -len(".json")] + ".md")
+    os.makedirs(args.out, exist_ok=True)
+    with open(md, "w") as f:
+      f.write(markdown(out))
+    plot(out, png)
+    print(markdown(out))
+    print(f"wrote {md}, {png}")
+    return out
   names = tuple(n for n in args.optimizers.split(",") if n)
   unknown = sorted(set(names) - set(OPTIMIZERS))
   if unknown:
@@ -495,7 +528,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     p.error(f"--steps and --sweep_steps must be >= 1, got {cfg.steps} and {cfg.sweep_steps}")
   out = run(cfg)
   suffix = "_quick" if args.quick else ""
-  png = args.png or (os.path.join(args.out, "showcase_quick.png") if args.quick
+  png = args.png or (os.path.join(args.out, "showcase_lm_quick.png") if args.quick
                      else os.path.join("docs", "showcase_lm.png"))
   paths = write_outputs(out, args.out, png, suffix)
   print(markdown(out))

@@ -75,5 +75,5 @@ def test_quick_mode_all_optimizers(tmp_path):
   assert set(out["results"]) == set(showcase_lm.OPTIMIZERS)
   for name, r in out["results"].items():
     assert r["val_loss"][-1] is not None and r["val_loss"][-1] < r["val_loss"][0], name
-  for f in ("showcase_quick.json", "showcase_quick.md", "showcase_quick.png"):
+  for f in ("showcase_lm_quick.json", "showcase_lm_quick.md", "showcase_lm_quick.png"):
     assert (tmp_path / f).stat().st_size > 0
