@@ -294,3 +294,13 @@ def test_check_representable_ignores_unknown_and_zero_values():
   checks.check_representable("t", {"eps": 0.0}, tree)
   checks.check_representable("t", {"eps": 1e-8, "eps_root": 1e-4}, tree)  # eps_root survives
   jax.jit(lambda e: checks.check_representable("t", {"eps": e}, tree) or e)(1e-8)
+
+
+@pytest.mark.parametrize("fn", ["piecewise_constant_schedule", "piecewise_interpolate_schedule"])
+@pytest.mark.parametrize("value", ["abc", [10, 0.5], 5])
+def test_piecewise_boundaries_must_be_a_dict(fn, value):
+  args = (0.1, value) if fn == "piecewise_constant_schedule" else ("linear", 0.1, value)
+  with pytest.raises(TypeError, match=fn + r": `boundaries_and_scales` must be a dict"):
+    getattr(jopt, fn)(*args)
+  # optax's meaning for None and {} is kept: a constant schedule.
+  assert np.float32(getattr(jopt, fn)(*args[:-1], None)(7)) == np.float32(getattr(optax, fn)(*args[:-1], None)(7))

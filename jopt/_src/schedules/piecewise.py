@@ -1,5 +1,6 @@
 """Piecewise schedules: constant pieces, and linear or cosine interpolation between scaled values."""
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 import jax
@@ -12,6 +13,10 @@ from jopt._src.schedules import _common
 
 def _sorted_items(fn: str, boundaries_and_scales: Optional[dict[int, float]]):
   """`(boundaries, scales)` sorted by boundary, checked: boundaries >= 0, scales >= 0."""
+  if boundaries_and_scales is not None and not isinstance(boundaries_and_scales, Mapping):
+    raise TypeError(
+        f"{checks._name(fn)}: `boundaries_and_scales` must be a dict {{step: scale}} or None, got "
+        f"{boundaries_and_scales!r} ({type(boundaries_and_scales).__name__}).")
   if not boundaries_and_scales:
     return (), ()
   boundaries, scales = zip(*sorted(boundaries_and_scales.items()))
