@@ -432,6 +432,10 @@ def test_every_survivor_names_the_same_lost_process(tmp_path):
     logs = {i: w.log(i) for i in (0, 1)}
   for i, (rc, elapsed) in results.items():
     print(f"process {i} exited {elapsed:.1f} s after the fault (bound {bound:.0f} + {SLACK:.0f} s)")
+    if rc == -signal.SIGABRT and "gloo::EnforceNotMet" in logs[i]:
+      # Known limit (README, "Multi-host faults"): a peer killed in the middle of a gloo transfer
+      # can leave a partial message that gloo's C++ code aborts on, before any Python runs.
+      pytest.xfail(f"process {i}: gloo aborted on a partial transfer from the killed peer")
     assert rc == watchdog.EXIT_CODE, logs[i][-3000:]
     assert_one_fatal_line(logs[i], rf"FATAL: lost process 2 of 3 \(no heartbeat for more than "
                           rf"{HEARTBEAT} s; heartbeat_timeout={HEARTBEAT}\); "
