@@ -101,3 +101,12 @@ def test_periodic_update_rejects_bad_period():
   for period in [0, -2, float("nan")]:
     with pytest.raises(ValueError, match="update_period"):
       target_updates.periodic_update(new, old, 3, period)
+
+
+def test_none_params_or_updates_give_none_as_in_optax():
+  """`apply_updates(None, x)` (an empty params tree) and `incremental_update(None, x, ...)` return
+  `None` in both libraries (optax's own `test_none_argument`)."""
+  x = jnp.array([1.0, 2.0, 3.0])
+  assert target_updates.apply_updates(None, x) is None and optax.apply_updates(None, x) is None
+  assert target_updates.incremental_update(None, x, 1) is None
+  assert optax.incremental_update(None, x, 1) is None

@@ -50,7 +50,7 @@ def public(fn: Callable[..., Any]) -> Callable[..., Any]:
 
   - `None` for an argument whose annotation does not admit it (e.g.
     `b1: ArrayLike = 0.9`; `Optional[...]` and a `None` default admit it, with the
-    meaning optax documents) is a `TypeError`;
+    meaning optax documents) is a `TypeError` (also a `ValueError`: `NoneArgumentError`);
   - an argument annotated `bool` must be a bool (`nesterov="false"` is truthy): else
     a `TypeError`;
   - an argument annotated as a real scalar (`float`, `int`, `ArrayLike`,
@@ -150,10 +150,15 @@ def _check_signature(fn: str, rules: tuple[inspect.Signature, dict[str, str]], a
       if arr is not None and np.isnan(arr):
         raise ValueError(f"{fn}: `{name}` must be a number, got NaN.")
     elif rule in ("not_none", "required_number") and value is None:
-      raise TypeError(
+      raise NoneArgumentError(
           f"{fn}: `{name}` must not be None (it has no meaning here): pass a value, or leave it "
           f"out for the default{_default_text(sig.parameters[name])}."
       )
+
+
+class NoneArgumentError(TypeError, ValueError):
+  """`None` for an argument that has no `None` meaning: a `TypeError`, and a `ValueError`
+  as optax raises for some of them (e.g. `piecewise_interpolate_schedule(None, ...)`)."""
 
 
 def _default_text(param: inspect.Parameter) -> str:

@@ -296,7 +296,8 @@ def microbatch(
       raise ValueError("microbatch: no array with a batch axis among `argnums`/`argnames`.")
     if sizes[0] % microbatch_size:
       raise ValueError(
-          f"microbatch: `microbatch_size` = {microbatch_size} must divide the batch size {sizes[0]}."
+          f"microbatch: the batch size {sizes[0]} is not divisible by `microbatch_size` = "
+          f"{microbatch_size}."
       )
     num_microbatches = sizes[0] // microbatch_size
     args, kwargs = list(args), dict(kwargs)

@@ -66,8 +66,17 @@ def cast(tree: Any, dtype: Optional[jnp.dtype]) -> Any:
 
 
 def cast_like(tree: Any, like: Any) -> Any:
-  """Casts each leaf of `tree` to the dtype of the matching leaf of `like`."""
-  return tree_map(lambda x, y: x.astype(y.dtype), tree, like)
+  """Casts each leaf of `tree` to the dtype of the matching leaf of `like`.
+
+  A leaf of `like` without a dtype (a Python number a user stored in a state) leaves
+  its leaf as it is; a Python-number leaf of `tree` becomes an array of the dtype.
+  """
+  def cast(x, y):
+    if not hasattr(y, "dtype"):
+      return x
+    return x.astype(y.dtype) if hasattr(x, "astype") else jnp.asarray(x, y.dtype)
+
+  return tree_map(cast, tree, like)
 
 
 def canonicalize_dtype(dtype: Optional[Any]) -> Optional[jnp.dtype]:
@@ -194,7 +203,10 @@ def safe_increment(count: jax.Array) -> jax.Array:
   info = jnp.iinfo(count.dtype) if jnp.issubdtype(count.dtype, jnp.integer) else None
   if info is None:
     return count + 1
-  return jnp.where(count < info.max, count + 1, info.max).astype(count.dtype)
+  # The maximum as an array of the counter's dtype: a Python int above int32's range
+  # (uint32/uint64 maxima) would overflow when jit converts it.
+  max_value = jnp.asarray(info.max, count.dtype)
+  return jnp.where(count < max_value, count + 1, max_value)
 
 
 def init_count() -> jax.Array:

@@ -10,6 +10,8 @@ from jopt._src import checks
 def apply_updates(params: Any, updates: Any) -> Any:
   """Returns `params + updates`, each leaf in its param's dtype; `None` leaves stay `None`.
 
+  `params=None` (an empty tree) returns `None` whatever the updates, as in optax.
+
   The trees are checked while tracing (nothing runs in the compiled step): the
   same structure, and every update leaf of its param's shape.
 
@@ -25,6 +27,8 @@ def apply_updates(params: Any, updates: Any) -> Any:
   Returns:
     The updated parameters.
   """
+  if params is None:  # an empty tree: nothing to update (optax returns `None` too)
+    return None
   checks.check_same_structure("apply_updates", updates, params, "params", shapes=True)
   return jax.tree.map(
       lambda p, u: None if p is None else jnp.asarray(p + u).astype(jnp.asarray(p).dtype),

@@ -89,6 +89,15 @@ def test_safe_increment():
       np.testing.assert_array_equal(ours, theirs)
   assert int(safe_increment(jnp.asarray(2**31 - 1, jnp.int32))) == 2**31 - 1
   assert int(jax.jit(safe_increment)(jnp.asarray(41, jnp.int32))) == 42
+  # Under jit at the maximum of unsigned counters (whose maxima exceed int32: jopt used to overflow
+  # converting the Python maximum) and of floats, as optax.
+  for dtype in (jnp.uint16, jnp.uint32, jnp.int16, jnp.float16, jnp.float32):
+    info = jnp.iinfo(dtype) if jnp.issubdtype(dtype, jnp.integer) else jnp.finfo(dtype)
+    for value in (3, info.max):
+      count = jnp.asarray(value, dtype)
+      ours, theirs = jax.jit(safe_increment)(count), jax.jit(optax.safe_increment)(count)
+      assert ours.dtype == theirs.dtype == dtype
+      np.testing.assert_array_equal(ours, theirs)
   for bad in (jnp.asarray(True), jnp.asarray(1j)):
     with pytest.raises(ValueError):
       optax.safe_increment(bad)

@@ -217,3 +217,43 @@ def test_bfloat16_direction_keeps_param_dtype():
     assert u["w"].dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(u["w"])))
   # On |w|^2 (H = 2I) gamma = <s, y> / <y, y> = 1/2 and P = H^-1, so w - u is the minimizer 0.
   np.testing.assert_allclose(p["w"].astype(jnp.float32) - u["w"].astype(jnp.float32), 0.0, atol=2e-2)
+
+
+@pytest.mark.parametrize("dtype,value_dtype", [(jnp.float16, jnp.bfloat16),
+                                               (jnp.float32, jnp.float16)])
+def test_zoom_linesearch_value_of_another_dtype_matches_optax(dtype, value_dtype):
+  """A loss of another dtype than the params (optax's dtype-stability test): each bracketing /
+  zooming branch keeps the state's dtypes (jopt used to fail to trace), same params as optax."""
+  def objective(x):
+    return jnp.sum((x - jnp.asarray([1.0, -2.0, 0.5], x.dtype)) ** 2)
+
+  def run(lib):
+    tx = lib.lbfgs(learning_rate=0.1, linesearch=lib.scale_by_zoom_linesearch(max_linesearch_steps=20))
+
+    @jax.jit
+    def step(params, state):
+      value, grad = jax.value_and_grad(objective)(params)
+      updates, state = tx.update(grad, state, params, value=value.astype(value_dtype), grad=grad,
+                                 value_fn=objective)
+      return lib.apply_updates(params, updates), state
+
+    params = jnp.zeros(3, dtype)
+    state = tx.init(params)
+    out = []
+    for _ in range(3):
+      params, state = step(params, state)
+      assert params.dtype == dtype
+      out.append(np.asarray(params, np.float32))
+    return out
+
+  for got, want in zip(run(jopt), run(optax)):
+    np.testing.assert_allclose(got, want, rtol=1e-2 if dtype == jnp.float16 else 1e-6, atol=1e-3)
+
+
+def test_init_with_abstract_params_matches_optax():
+  """`init` on `jax.ShapeDtypeStruct` params (optax's sharding test; used to plan state sharding):
+  the same state shapes and dtypes as optax (jopt used to call `jnp.asarray` on them)."""
+  params = {"w": jax.ShapeDtypeStruct((2, 4, 8), jnp.bfloat16), "b": jax.ShapeDtypeStruct((3,), jnp.float32)}
+  describe = lambda state: jax.tree.map(lambda x: (x.shape, jnp.dtype(x.dtype)), state)
+  ours, theirs = jopt.lbfgs().init(params), optax.lbfgs().init(params)
+  assert jax.tree.leaves(describe(ours)) == jax.tree.leaves(describe(theirs))

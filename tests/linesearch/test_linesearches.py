@@ -229,6 +229,10 @@ def test_value_and_grad_from_state_errors():
   two = (jzoom.scale_by_zoom_linesearch(5).init(x), jzoom.scale_by_zoom_linesearch(5).init(x))
   with pytest.raises(ValueError, match="2 fields named `value`"):
     vg(x, state=two)
+  # optax raises KeyError there: code catching either works with both libraries.
+  for lib, state in ((jopt, two), (optax, (optax.scale_by_zoom_linesearch(5).init(x),) * 2)):
+    with pytest.raises(KeyError):
+      lib.value_and_grad_from_state(fn)(x, state=state)
   with pytest.raises(TypeError, match="callable"):
     jobjective.value_and_grad_from_state("fn")
 
@@ -318,3 +322,34 @@ def test_signature_matches_optax(ours, name):
 ])
 def test_state_fields_match_optax(ours, theirs):
   assert ours.__name__ == theirs.__name__ and ours._fields == theirs._fields
+
+
+@pytest.mark.parametrize("name", ["scale_by_zoom_linesearch", "scale_by_backtracking_linesearch"])
+def test_unused_extra_args_raise_as_in_optax(name):
+  """An extra keyword the objective does not take: a TypeError saying "Unexpected keyword
+  arguments" in both libraries (optax's own test matches that phrase)."""
+  value_fn = lambda params, batch: jnp.sum(params * batch)
+  x = jnp.array([1.0, 2.0])
+  for lib in (jopt, optax):
+    tx = getattr(lib, name)(5)
+    with pytest.raises(TypeError, match="Unexpected keyword arguments.*unused_arg"):
+      tx.update(-x, tx.init(x), x, value=value_fn(x, x), grad=x, value_fn=value_fn, batch=x,
+                unused_arg=1)
+
+
+def test_python_float_written_into_the_state_matches_optax():
+  """`optax.tree.set(state, learning_rate=1.0)` (optax's tests set the initial guess so) leaves a
+  Python float in the state; the linesearch and `value_and_grad_from_state` accept it as optax does."""
+  fn = lambda x: jnp.sum((x - 3.0) ** 2)
+  w = jnp.array([1.0, -1.0])
+  out = []
+  for lib in (jopt, optax):
+    tx = lib.scale_by_zoom_linesearch(10, initial_guess_strategy="keep")
+    state = optax.tree.set(tx.init(w), learning_rate=1.0)
+    value, grad = jax.value_and_grad(fn)(w)
+    u, state = tx.update(-grad, state, w, value=value, grad=grad, value_fn=fn)
+    # A stored value that is a Python number: recomputed, with its result left as computed.
+    v, g = lib.value_and_grad_from_state(fn)(w, state=optax.tree.set(state, value=math.inf))
+    out.append((u, optax.tree.get(state, "learning_rate"), v, g))
+  for got, want in zip(*out):
+    np.testing.assert_allclose(got, want, rtol=1e-6)

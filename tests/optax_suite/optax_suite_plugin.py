@@ -2,7 +2,8 @@
 
 Loaded with `-p optax_suite_plugin`. `$OPTAX_SUITE_RECORD` is the JSON file to write; with
 `$OPTAX_SUITE_SHIM` set it imports `joptax` (the optax mirror over jopt) first and records, per test,
-the `joptax` lookups that returned a jopt object (and those made while collecting the file).
+the `joptax` lookups that returned a jopt object, and per test file those made while importing it
+(module-level imports and parametrizations).
 """
 
 import json
@@ -13,7 +14,7 @@ import pytest
 _SHIM = bool(os.environ.get("OPTAX_SUITE_SHIM"))
 _tests = {}
 _collection_errors = []
-_collection_jopt = set()
+_collection_jopt = {}  # test file -> jopt names resolved while collecting it
 
 
 def _resolved():
@@ -29,15 +30,20 @@ def pytest_configure(config):
     import joptax  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+  is_module = isinstance(collector, pytest.Module)
+  if is_module:
+    _resolved().clear()
+  yield
+  if is_module:
+    _collection_jopt.setdefault(collector.nodeid, set()).update(_resolved())
+    _resolved().clear()
+
+
 def pytest_collectreport(report):
   if report.failed:
     _collection_errors.append({"nodeid": report.nodeid, "message": str(report.longrepr)[-2000:]})
-
-
-def pytest_collection_finish(session):
-  del session
-  _collection_jopt.update(_resolved())
-  _resolved().clear()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -66,4 +72,5 @@ def pytest_sessionfinish(session, exitstatus):
   if path:
     with open(path, "w") as f:
       json.dump({"tests": _tests, "collection_errors": _collection_errors,
-                 "collection_jopt": sorted(_collection_jopt), "exitstatus": int(exitstatus)}, f)
+                 "collection_jopt": {k: sorted(v) for k, v in _collection_jopt.items()},
+                 "exitstatus": int(exitstatus)}, f)

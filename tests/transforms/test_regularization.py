@@ -434,3 +434,15 @@ def test_bad_input_names_the_argument(build, arg):
   # A wrong type (None for a number, a string axis) is a TypeError, a bad value a ValueError.
   with pytest.raises((TypeError, ValueError), match=f"`{arg}`"):
     build()
+
+
+@pytest.mark.parametrize("weight_decay", [0.1, lambda count: 0.1 / (1 + count)])
+def test_add_decayed_weights_none_updates_as_in_optax(weight_decay):
+  """`update(None, state, params)`: `None` updates and the same state as optax (a schedule's count
+  still advances), where jopt used to report a tree mismatch."""
+  params = (jnp.ones(2), {"a": jnp.ones(2), "b": jnp.ones(2)})
+  ours, theirs = jopt.add_decayed_weights(weight_decay), optax.add_decayed_weights(weight_decay)
+  u, s = ours.update(None, ours.init(params), params)
+  ou, os_ = theirs.update(None, theirs.init(params), params)
+  assert u is None and ou is None
+  assert jax.tree.map(int, s) == jax.tree.map(int, os_)

@@ -110,7 +110,9 @@ def scale_by_lbfgs(
   checks.check_bool(fn, "scale_init_precond", scale_init_precond)
 
   def init_fn(params):
-    stacked = jax.tree.map(lambda p: jnp.zeros((memory_size,) + jnp.shape(p), jnp.asarray(p).dtype), params)
+    # `result_type`, not `asarray(p).dtype`: abstract params (`jax.ShapeDtypeStruct`) work too.
+    stacked = jax.tree.map(
+        lambda p: jnp.zeros((memory_size,) + jnp.shape(p), jnp.result_type(p)), params)
     return ScaleByLBFGSState(
         count=numerics.init_count(),
         params=numerics.zeros_like(params),

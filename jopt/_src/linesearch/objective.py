@@ -46,8 +46,8 @@ def split_objective_kwargs(fn: str, value_fn: Callable[..., Any], extra_args: di
   unused = sorted(k for k in extra_args if k not in names)
   if unused:
     raise TypeError(
-        f"{fn}.update: extra keyword arguments {unused} are not parameters of `value_fn` "
-        f"(which takes {sorted(parameters)}); pass only arguments the objective accepts."
+        f"{fn}.update: Unexpected keyword arguments {unused}: they are not parameters of "
+        f"`value_fn` (which takes {sorted(parameters)}); pass only arguments the objective accepts."
     )
   return dict(extra_args)
 
@@ -79,10 +79,16 @@ def _find_fields(state: Any, name: str) -> list:
   return found
 
 
+class AmbiguousFieldError(ValueError, KeyError):
+  """Two or more state fields of the name looked up: a `ValueError`, and a `KeyError` as in optax."""
+
+  __str__ = ValueError.__str__  # the plain message, not KeyError's quoted repr
+
+
 def _stored_field(state: Any, name: str) -> Any:
   found = _find_fields(state, name)
   if len(found) > 1:
-    raise ValueError(
+    raise AmbiguousFieldError(
         f"value_and_grad_from_state: the optimizer state holds {len(found)} fields named "
         f"`{name}` (two linesearches in one chain?); it must hold exactly one."
     )
@@ -116,7 +122,7 @@ def value_and_grad_from_state(
     `value_and_grad(params, *args, state, **kwargs) -> (value, grad)`; `state`
     is keyword-only. The stored value and gradient are found in the NamedTuple
     fields `value` and `grad` of the state (exactly one of each); a `ValueError`
-    says which is missing or duplicated.
+    says which is missing or duplicated (a duplicate is also a `KeyError`, as in optax).
 
   Differs from optax: only NamedTuple fields are searched (optax also matches
   dict keys anywhere, so params with a key named "value" or "grad" break it),

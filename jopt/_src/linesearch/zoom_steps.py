@@ -157,10 +157,12 @@ class ZoomSearch:
 
   def step(self, state: ZoomLinesearchState, value_and_grad_fn: Callable[..., Any]) -> ZoomLinesearchState:
     """One evaluation: bracketing until an interval is found, zooming after."""
+    # Each branch keeps the state's dtypes (a value of another dtype than the
+    # params, e.g. a bf16 loss for float16 params, would otherwise differ between them).
     new = jax.lax.cond(
         state.interval_found,
-        lambda s: self._zoom(s, value_and_grad_fn),
-        lambda s: self._bracket(s, value_and_grad_fn),
+        lambda s: numerics.cast_like(self._zoom(s, value_and_grad_fn), s),
+        lambda s: numerics.cast_like(self._bracket(s, value_and_grad_fn), s),
         state,
     )
     new = jax.lax.cond(new.failed, self._fall_back, lambda s: s, new)

@@ -1,5 +1,6 @@
 """Shared pieces of the schedules: build-time argument checks, step arithmetic and interpolation."""
 
+import logging
 from typing import Any, Sequence
 
 import jax
@@ -19,6 +20,40 @@ def check_steps(fn: str, name: str, value: Any, *, allow_zero: bool) -> None:
   known = checks.concrete_value(value)
   if known is not None and known.dtype != object and known.shape == () and known != np.floor(known):
     raise ValueError(f"{fn}: `{name}` must be a whole number of steps, got {value!r}.")
+
+
+_log = logging.getLogger("jopt")
+
+
+def no_transition(fn: str, name: str, value: Any) -> bool:
+  """Whether a known step count `value` (`transition_steps`) is `<= 0`.
+
+  optax documents that case as a constant schedule at the start value (and logs it at
+  INFO level); callers then return `constant_schedule(init_value)`. Configs reach it
+  with e.g. `warmup_steps=0`.
+  """
+  checks.check_finite(fn, name, value)
+  known = checks.concrete_value(value)
+  if known is None or known.shape != () or known.dtype.kind not in "biuf" or known > 0:
+    return False
+  log_constant(fn, name, value)
+  return True
+
+
+def log_constant(fn: str, name: str, value: Any) -> None:
+  """Logs (INFO, logger "jopt") that `name=value` makes `fn` a constant schedule, as optax logs it."""
+  _log.info("%s: `%s`=%r gives a constant schedule at the start value.", fn, name, value)
+
+
+def begin_or_zero(fn: str, name: str, value: Any) -> Any:
+  """A known negative `transition_begin` is 0 (optax's documented fallback, logged); else checked."""
+  known = checks.concrete_value(value)
+  if (known is not None and known.shape == () and known.dtype.kind in "biuf"
+      and np.isfinite(known) and known < 0):
+    _log.info("%s: `%s`=%r < 0 is taken as 0.", fn, name, value)
+    return 0
+  check_steps(fn, name, value, allow_zero=True)
+  return value
 
 
 def check_values(fn: str, **values: Any) -> None:

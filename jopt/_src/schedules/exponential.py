@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jopt._src import base
 from jopt._src import checks
 from jopt._src.schedules import _common
+from jopt._src.schedules import polynomial
 
 
 @checks.public
@@ -35,15 +36,15 @@ def exponential_decay(
     Under `jit` optax's float `(t - B) / T` becomes `(t - B) * (1/T)`, which for
     e.g. `T = 97` gives `0.99999994` at `t = 97`: one stair late at every
     multiple of `T`.
-  * `transition_steps <= 0`, `decay_rate <= 0` and a negative `transition_begin`
-    raise `ValueError` (optax silently returns a constant, returns NaN for a
-    negative rate, or resets `transition_begin` to 0).
+  * A negative `decay_rate` raises `ValueError` (optax returns NaN). As in optax,
+    `transition_steps <= 0` or `decay_rate == 0` give the constant `init_value`,
+    and a negative `transition_begin` is taken as 0 (all logged at INFO level).
 
   Args:
     init_value: the value up to `transition_begin`.
-    transition_steps: steps per factor of `decay_rate`, `> 0`.
-    decay_rate: the factor per `transition_steps` steps, `> 0`.
-    transition_begin: steps to hold `init_value`, `>= 0`.
+    transition_steps: steps per factor of `decay_rate` (`<= 0`: constant `init_value`).
+    decay_rate: the factor per `transition_steps` steps, `>= 0` (0: constant `init_value`).
+    transition_begin: steps to hold `init_value` (negative: 0).
     staircase: decay in discrete jumps every `transition_steps` steps.
     end_value: optional bound at which the decay stops.
 
@@ -65,9 +66,15 @@ def exponential_decay(
 def exponential_decay_checked(fn, init_value, transition_steps, decay_rate, transition_begin,
                               staircase, end_value) -> base.Schedule:
   """`exponential_decay` with its argument errors attributed to the public function `fn`."""
+  if _common.no_transition(fn, "transition_steps", transition_steps):
+    return polynomial.constant_schedule(init_value)
   _common.check_steps(fn, "transition_steps", transition_steps, allow_zero=False)
+  known_rate = checks.concrete_value(decay_rate)
+  if known_rate is not None and known_rate.shape == () and known_rate == 0:
+    _common.log_constant(fn, "decay_rate", decay_rate)
+    return polynomial.constant_schedule(init_value)
   _common.check_positive(fn, "decay_rate", decay_rate)
-  _common.check_steps(fn, "transition_begin", transition_begin, allow_zero=True)
+  transition_begin = _common.begin_or_zero(fn, "transition_begin", transition_begin)
   clip = None
   if end_value is not None:
     if _common.is_known(decay_rate):

@@ -66,16 +66,16 @@ def polynomial_schedule(
     `t * (1/T)`, which can exceed 1 at `t = B + T`; optax then returns NaN for
     a fractional `power` (a negative number to a fractional power) and a value
     slightly past `end_value` for `power=1`. jopt returns exactly `end_value`.
-  * `transition_steps <= 0`, a negative `transition_begin` or a negative
-    `power` raise `ValueError` (optax silently returns a constant `init_value`,
-    resets `transition_begin` to 0, or returns inf).
+  * A negative `power` raises `ValueError` (optax returns inf). As in optax,
+    `transition_steps <= 0` gives the constant `init_value` and a negative
+    `transition_begin` is taken as 0 (both logged at INFO level).
 
   Args:
     init_value: the value before and at `transition_begin`.
     end_value: the value from `transition_begin + transition_steps` on.
     power: the polynomial's power, `>= 0` (1 is linear).
-    transition_steps: number of steps of the transition, `> 0`.
-    transition_begin: steps to hold `init_value` before the transition, `>= 0`.
+    transition_steps: number of steps of the transition (`<= 0`: constant `init_value`).
+    transition_begin: steps to hold `init_value` before the transition (negative: 0).
 
   Returns:
     A function `count -> value`.
@@ -89,8 +89,10 @@ def polynomial_schedule(
   _common.check_values("polynomial_schedule", init_value=init_value, end_value=end_value)
   fn = "polynomial_schedule"
   checks.check_nonnegative(fn, "power", power)
+  if _common.no_transition(fn, "transition_steps", transition_steps):
+    return constant_schedule(init_value)
   _common.check_steps(fn, "transition_steps", transition_steps, allow_zero=False)
-  _common.check_steps(fn, "transition_begin", transition_begin, allow_zero=True)
+  transition_begin = _common.begin_or_zero(fn, "transition_begin", transition_begin)
   return _polynomial(init_value, end_value, power, transition_steps, transition_begin)
 
 
@@ -122,14 +124,14 @@ def linear_schedule(
   optax's arithmetic, so the numbers agree).
 
   Differs from optax: ends at exactly `end_value` under `jit` (optax can end at
-  -1.49e-8 instead of 0 for `linear_schedule(1.0, 0.0, 10)`), and `transition_steps <= 0` or a negative
-  `transition_begin` raise `ValueError`.
+  -1.49e-8 instead of 0 for `linear_schedule(1.0, 0.0, 10)`). As in optax, `transition_steps <= 0`
+  gives the constant `init_value` and a negative `transition_begin` is taken as 0.
 
   Args:
     init_value: the value before and at `transition_begin`.
     end_value: the value from `transition_begin + transition_steps` on.
-    transition_steps: number of steps of the transition, `> 0`.
-    transition_begin: steps to hold `init_value` before the transition, `>= 0`.
+    transition_steps: number of steps of the transition (`<= 0`: constant `init_value`).
+    transition_begin: steps to hold `init_value` before the transition (negative: 0).
 
   Returns:
     A function `count -> value`.
@@ -141,8 +143,10 @@ def linear_schedule(
   """
   _common.check_values("linear_schedule", init_value=init_value, end_value=end_value)
   fn = "linear_schedule"
+  if _common.no_transition(fn, "transition_steps", transition_steps):
+    return constant_schedule(init_value)
   _common.check_steps(fn, "transition_steps", transition_steps, allow_zero=False)
-  _common.check_steps(fn, "transition_begin", transition_begin, allow_zero=True)
+  transition_begin = _common.begin_or_zero(fn, "transition_begin", transition_begin)
   return _polynomial(init_value, end_value, 1, transition_steps, transition_begin)
 
 

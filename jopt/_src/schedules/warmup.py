@@ -135,16 +135,17 @@ def warmup_exponential_decay_schedule(
     v(t) = \\mathrm{exponential\\_decay}(P, T, r, B, \\ldots)(t - W) \\ \\ (t \\ge W).
 
   Differs from optax as `exponential_decay` does (exact staircase under `jit`,
-  `ValueError` for `transition_steps <= 0`, `decay_rate <= 0`, negative
-  `transition_begin` or `warmup_steps`).
+  `ValueError` for a negative `decay_rate`), and a negative `warmup_steps` raises
+  `ValueError`. As in optax, `transition_steps <= 0` or `decay_rate == 0` hold
+  `peak_value` after the warmup.
 
   Args:
     init_value: the value at step 0.
     peak_value: the value at the end of the warmup.
     warmup_steps: the length of the warmup, `>= 0`.
-    transition_steps: steps per factor of `decay_rate`, `> 0`.
-    decay_rate: the factor per `transition_steps` steps, `> 0`.
-    transition_begin: steps after the warmup to hold `peak_value`, `>= 0`.
+    transition_steps: steps per factor of `decay_rate` (`<= 0`: no decay).
+    decay_rate: the factor per `transition_steps` steps, `>= 0` (0: no decay).
+    transition_begin: steps after the warmup to hold `peak_value` (negative: 0).
     staircase: decay in discrete jumps.
     end_value: optional bound at which the decay stops.
 

@@ -114,10 +114,9 @@ def scale_by_adam(
     else:
       mu_hat = numerics.bias_correction(mu, b1, count)
     nu_hat = numerics.bias_correction(nu, b2, count)
-    new_updates = numerics.tree_map(
-        lambda m, v, g: (m / (jnp.sqrt(v + eps_root) + eps)).astype(g.dtype),
-        mu_hat, nu_hat, updates,
-    )
+    # Cast like the updates (a Python-number update, e.g. of params {"a": 1}, stays as computed).
+    new_updates = numerics.cast_like(numerics.tree_map(
+        lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat), updates)
     mu = numerics.cast(mu, mu_dtype) if mu_dtype else numerics.cast_like(mu, state.mu)
     nu = numerics.cast_like(nu, state.nu)
     return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
@@ -143,10 +142,8 @@ def _first_moment_hat(mu: Any, updates: Any, b1: Any, count: jax.Array, nesterov
 
 def _adam_direction(mu_hat: Any, nu_hat: Any, updates: Any, eps: Any, eps_root: Any) -> Any:
   """`m / (sqrt(v + eps_root) + eps)`, cast to each update's dtype."""
-  return numerics.tree_map(
-      lambda g, m, v: (m / (jnp.sqrt(v + eps_root) + eps)).astype(g.dtype),
-      updates, mu_hat, nu_hat,
-  )
+  return numerics.cast_like(numerics.tree_map(
+      lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat), updates)
 
 
 # --- Adamax -------------------------------------------------------------------
@@ -198,7 +195,7 @@ def scale_by_adamax(
     mu = numerics.update_moment(updates, state.mu, b1, 1)
     nu = numerics.tree_map(lambda g, u: jnp.maximum(jnp.abs(g) + eps, b2 * u), updates, state.nu)
     mu_hat = numerics.bias_correction(mu, b1, count)
-    new_updates = numerics.tree_map(lambda g, m, u: (m / u).astype(g.dtype), updates, mu_hat, nu)
+    new_updates = numerics.cast_like(numerics.tree_map(lambda m, u: m / u, mu_hat, nu), updates)
     mu = numerics.cast_like(mu, state.mu)
     nu = numerics.cast_like(nu, state.nu)
     return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
@@ -374,12 +371,9 @@ def scale_by_radam(
     )
     mu_hat = _first_moment_hat(mu, updates, b1, count, nesterov)
     nu_hat = numerics.bias_correction(nu, b2, count)
-    new_updates = numerics.tree_map(
-        lambda g, m, v: jnp.where(
-            rectify, r.astype(m.dtype) * m / (jnp.sqrt(v + eps_root) + eps), m
-        ).astype(g.dtype),
-        updates, mu_hat, nu_hat,
-    )
+    new_updates = numerics.cast_like(numerics.tree_map(
+        lambda m, v: jnp.where(rectify, r.astype(m.dtype) * m / (jnp.sqrt(v + eps_root) + eps), m),
+        mu_hat, nu_hat), updates)
     mu = numerics.cast_like(mu, state.mu)
     nu = numerics.cast_like(nu, state.nu)
     return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)

@@ -93,7 +93,8 @@ def leafwise_with_params(
 
   def update_fn(updates, state, params=None):
     checks.require_params(fn, params)
-    checks.check_same_structure(fn, updates, params, "params", shapes=True)
+    if updates is not None:  # `None` updates (an empty tree) stay `None`, as in optax
+      checks.check_same_structure(fn, updates, params, "params", shapes=True)
     if scheduled:
       values = {k: numerics.resolve(v, state.count) for k, v in coefficients.items()}
       state = state_type(count=numerics.safe_increment(state.count))

@@ -108,7 +108,8 @@ def lookahead(
     if reset_state:
       fresh = fast_optimizer.init(params.fast)
       fast_state = jax.tree.map(
-          lambda cur, new: jnp.where(sync, new, cur).astype(cur.dtype), fast_state, fresh
+          # `result_type`: a state leaf may be a Python number or bool (optax allows it).
+          lambda cur, new: jnp.where(sync, new, cur).astype(jnp.result_type(cur)), fast_state, fresh
       )
     steps = (state.steps_since_sync + 1) % sync_period
     return LookaheadParams(fast=fast_updates, slow=slow_updates), LookaheadState(fast_state, steps)
