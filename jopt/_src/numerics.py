@@ -52,8 +52,8 @@ def real_full_like(tree: Any, value: Any, dtype: Optional[jnp.dtype] = None) -> 
   """
 
   def leaf(x):
-    leaf_dtype = dtype if dtype is not None else jnp.real(jnp.zeros((), x.dtype)).dtype
-    return jnp.full(jnp.shape(x), value, leaf_dtype)
+    leaf_dtype = dtype if dtype is not None else jnp.real(jnp.zeros((), jnp.result_type(x))).dtype
+    return jnp.full_like(x, value, dtype=leaf_dtype)  # `_like`: keeps the leaf's sharding
 
   return jax.tree.map(leaf, tree)
 

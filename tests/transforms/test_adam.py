@@ -43,3 +43,16 @@ def test_python_number_params_match_optax(name):
       for k in params:
         assert jnp.result_type(g[k]) == jnp.result_type(w[k])
         np.testing.assert_allclose(g[k], w[k], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["adam", "amsgrad", "rmsprop", "adagrad", "adadelta", "yogi"])
+def test_init_keeps_the_params_sharding_in_every_moment(name):
+  # optax's sharding_test: `init` must give each state leaf the sharding of its param, so that
+  # state shardings do not change between `init` and `update`.
+  mesh = jax.make_mesh((4,), ("x",))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("x"))
+  params = {"w": jax.device_put(jnp.ones((8, 4)), sharding)}
+  ours, theirs = (jax.tree.leaves(getattr(lib, name)(1e-3).init(params)) for lib in (jopt, optax))
+  ours = [leaf.sharding for leaf in ours if jnp.ndim(leaf) == 2]
+  theirs = [leaf.sharding for leaf in theirs if jnp.ndim(leaf) == 2]
+  assert ours and ours == theirs == [sharding] * len(ours)

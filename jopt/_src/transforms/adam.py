@@ -31,10 +31,10 @@ def check_adam_args(fn: str, b1: Any, b2: Any, eps: Any, eps_root: Any) -> None:
 def init_second_moment(params: Any, dtype: Optional[jnp.dtype]) -> Any:
   """Zeros for a second moment: real even for complex params (it stores |g|^2)."""
 
-  def zeros(p):
+  def zeros(p):  # `zeros_like`: the moment keeps the param's sharding, as the first moment does
     if dtype is not None:
-      return jnp.zeros(jnp.shape(p), dtype)
-    return jnp.zeros(jnp.shape(p), jnp.real(jnp.zeros((), jnp.result_type(p))).dtype)
+      return jnp.zeros_like(p, dtype=dtype)
+    return jnp.zeros_like(p, dtype=jnp.real(jnp.zeros((), jnp.result_type(p))).dtype)
 
   return jax.tree.map(zeros, params)
 
