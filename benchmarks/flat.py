@@ -32,7 +32,6 @@ times the GPU (the header records the backend and device; add
 
 import argparse
 import gc
-import json
 import os
 import time
 from typing import Any, Callable, Optional
@@ -357,13 +356,7 @@ def main(argv: Optional[list] = None, args: Optional[argparse.Namespace] = None)
   stem = "flat_quick" if args.quick else "flat"
 
   def write() -> str:  # after every section, so an interrupted run keeps what it measured
-    results["machine"]["loadavg_end"] = os.getloadavg()
-    with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
-      json.dump(results, f, indent=1)
-    md = markdown(results)
-    with open(os.path.join(args.out, f"{stem}.md"), "w") as f:
-      f.write(md)
-    return md
+    return run_lib.write_results(args.out, stem, results, markdown)
 
   for t in filter(None, args.flat_trees.split(",")):
     results["optimizer"] += optimizer_step(t, rounds, args.quick, log)

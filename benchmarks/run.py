@@ -191,6 +191,17 @@ def state_bytes() -> list:
            "jopt_bf16_moments": bf16, "ratio": bf16 / f32}]
 
 
+def write_results(out: str, stem: str, results: dict, to_markdown: Callable[[dict], str]) -> str:
+  """Writes `<out>/<stem>.json` and `.md` (the load average at the end recorded first); returns the markdown."""
+  results["machine"]["loadavg_end"] = os.getloadavg()
+  with open(os.path.join(out, f"{stem}.json"), "w") as f:
+    json.dump(results, f, indent=1)
+  md = to_markdown(results)
+  with open(os.path.join(out, f"{stem}.md"), "w") as f:
+    f.write(md)
+  return md
+
+
 def machine() -> dict:
   return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
           "cpu_count": os.cpu_count(), "jax": jax.__version__, "optax": optax.__version__,
@@ -261,13 +272,7 @@ def main(argv: Optional[list] = None) -> dict:
   stem = "quick" if args.quick else "results"
 
   def write() -> str:  # after every tree, so an interrupted run keeps what it measured
-    results["machine"]["loadavg_end"] = os.getloadavg()
-    with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
-      json.dump(results, f, indent=1)
-    md = markdown(results)
-    with open(os.path.join(args.out, f"{stem}.md"), "w") as f:
-      f.write(md)
-    return md
+    return write_results(args.out, stem, results, markdown)
 
   for t in trees:
     rows, missing = bench_tree(t, optimizers, rounds, args.quick, log)
